@@ -12,6 +12,7 @@ Environment variables (all optional):
                  notebooks/, else the working directory)
     HW_DATA_DIR  where datasets land (default: <root>/data)
     HW_OFFLINE   1 = never try the internet
+    HW_THREADS   CPU threads for torch (default: all cores)
     HW_UNATTENDED 1 = progress bars print only their final state (set by the
                  Makefile and the tests, so executed notebooks and PDFs show
                  finished bars, not their first frame)
@@ -140,7 +141,8 @@ def start(topic: str, profile: str | None = None, seed: int | None = None) -> Ru
             raise ValueError(f"HW_SEED must be an integer; got {raw!r}") from None
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cpu":
-        torch.set_num_threads(os.cpu_count() or 1)
+        # HW_THREADS caps the threads when several jobs share the cores
+        torch.set_num_threads(int(os.environ.get("HW_THREADS", 0)) or os.cpu_count() or 1)
     seed_everything(seed)
     run = Run(topic=topic, profile=profile, device=device, seed=seed, root=_default_root())
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
