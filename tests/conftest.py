@@ -54,3 +54,18 @@ def read_metrics(root: Path, topic: str) -> dict:
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+def notebook_namespace(name: str, tag: str = "library", extra: dict | None = None) -> dict:
+    """Execute only the code cells of notebooks/<name> tagged `tag` (cell
+    metadata "tags") in a fresh namespace and return it, so tests can call the
+    notebook's own functions (dataset, model, deployment) without running the
+    whole notebook. Tagged cells must be plain Python (no ! or % magics)."""
+    nb = nbformat.read(REPO / "notebooks" / name, as_version=4)
+    namespace: dict = {"__name__": f"notebook_{Path(name).stem}", **(extra or {})}
+    cells = [c for c in nb.cells if c.cell_type == "code" and tag in c.metadata.get("tags", [])]
+    if not cells:
+        raise AssertionError(f"{name} has no code cells tagged {tag!r}")
+    for cell in cells:
+        exec(compile(cell.source, f"{name}:{tag}", "exec"), namespace)
+    return namespace
