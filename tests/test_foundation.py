@@ -178,3 +178,16 @@ def test_committed_notebooks_have_no_error_outputs_and_a_badge():
         assert path.stem in nb.cells[0].source, f"{path.name}'s badge points at another notebook"
         executed = [c for c in nb.cells if c.cell_type == "code" and c.get("execution_count")]
         assert executed, f"{path.name} is committed without outputs"
+
+
+def test_readme_results_table_matches_the_metrics_files():
+    proc = subprocess.run([PY, str(REPO / "tools/results_table.py"), "--check"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_readme_leads_with_the_two_commands_and_badges_for_every_notebook():
+    readme = (REPO / "README.md").read_text()
+    first_screen = readme[:1500]
+    assert "make pdf" in first_screen and "make test" in first_screen
+    for path in (REPO / "notebooks").glob("*.ipynb"):
+        assert f"blob/main/notebooks/{path.name}" in readme, f"no Colab badge for {path.name}"

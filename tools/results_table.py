@@ -1,0 +1,90 @@
+"""Print the README's results table from figures/*/metrics.json.
+
+    python tools/results_table.py            # print the table
+    python tools/results_table.py --check    # exit 1 if README.md's table differs
+
+The README holds the table between the markers below; tests run --check so the
+numbers in the README always come from the committed metrics files.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def pct(x) -> str:
+    return "—" if x is None else f"{100 * x:.2f}%"
+
+
+def num(x, digits=2) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def load(topic: str) -> dict | None:
+    path = REPO / "figures" / topic / "metrics.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def rows() -> list:
+    out = []
+    if m := load("binary_addition"):
+        run = f"{m['profile']}, {m['device']}"
+        p1 = m["part1"]
+        by = p1["sequence_accuracy_by_digits"]
+        out.append(("Binary addition, Part 1 (RNN, 10 ReLU units)",
+                    f"digit {pct(p1['digit_accuracy'])}, whole sums {pct(p1['sequence_accuracy'])} (≤16 digits); "
+                    f"whole sums at 64 / 256 digits: {pct(by.get('64'))} / {pct(by.get('256'))}", run))
+        for cell, entry in m["part2"].items():
+            out.append((f"Binary addition, Part 2 ({cell.upper()}, read then emit)",
+                        f"digit {pct(entry['digit_accuracy'])}, whole sums {pct(entry['sequence_accuracy'])}", run))
+    if m := load("gan"):
+        run = f"{m['profile']}, {m['device']}, {m['epochs']} epochs"
+        floor = m.get("fid_real_floor", {})
+        for key, name in (("fashion_gan", "FashionMNIST GAN, our recipe"),
+                          ("fashion_gan_plain", "FashionMNIST GAN, plain recipe"),
+                          ("mnist_cgan", "MNIST conditional GAN (reference)")):
+            if m.get(key):
+                dataset = "mnist" if key.startswith("mnist") else "fashion_mnist"
+                out.append((name, f"FID {num(m[key]['fid'])} (real-data floor {num(floor.get(dataset))}), "
+                                  f"KID {num(m[key]['kid'], 4)}, IS {num(m[key]['inception_score'])}", run))
+    if m := load("sentiment"):
+        run = f"{m['profile']}, {m['device']}, {m['dataset']}"
+        if m.get("model_a"):
+            out.append(("Sentiment, Model A (frozen BERT + GRU)", f"test accuracy {pct(m['model_a']['test_accuracy'])}", run))
+        out.append(("Sentiment, Model B (transformer from scratch)",
+                    f"test accuracy {pct(m['model_b']['test_accuracy'])}", run))
+        out.append(("Sentiment, bag-of-words baseline", f"test accuracy {pct(m['baseline_test_accuracy'])}", run))
+    return out
+
+
+def table() -> str:
+    lines = ["| result | numbers | run (profile, device) |", "| --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows()]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true")
+    parser.add_argument("--write", action="store_true", help="rewrite README.md's table in place")
+    args = parser.parse_args()
+    readme = (REPO / "README.md").read_text()
+    start, end = readme.index(BEGIN) + len(BEGIN), readme.index(END)
+    current = readme[start:end].strip()
+    if args.check:
+        if current != table():
+            print("README.md's results table is stale: run python tools/results_table.py --write", file=sys.stderr)
+            raise SystemExit(1)
+    elif args.write:
+        (REPO / "README.md").write_text(readme[:start] + "\n" + table() + "\n" + readme[end:])
+    else:
+        print(table())
+
+
+if __name__ == "__main__":
+    main()
