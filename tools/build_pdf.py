@@ -20,10 +20,12 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from atomic import atomic_output  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 THEORY = REPO / "theory"
@@ -71,15 +73,8 @@ ASSIGNMENTS = [
 
 
 def atomic_copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_output(dst) as tmp:
         shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 # ----------------------------------------------------------- notebook -> PDF
@@ -117,11 +112,8 @@ def notebook_pdf(source: Path, target: Path) -> None:
         log = str(err)
         print(f"FAILED: converting {source} to PDF\n{log[-3000:]}", file=sys.stderr)
         raise SystemExit(1) from None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(body)
-    os.replace(tmp, target)
+    with atomic_output(target) as tmp:
+        Path(tmp).write_bytes(body)
     print(f"notebook PDF: {target}")
 
 
@@ -242,10 +234,7 @@ def make_zip(a: Assignment, build: Path, executed_dir: Path) -> None:
                    "tqdm jupyter`, then `HW_PROFILE=quick jupyter nbconvert --to notebook --execute "
                    f"{stem}.ipynb` (or open it in Colab from the badge in its first cell).",
                    "HW_PROFILE=full is the real run (default when a GPU is present).", ""]
-    target = build / f"{a.slug}.zip"
-    fd, tmp = tempfile.mkstemp(dir=build, prefix=f".{a.slug}.", suffix=".zip.tmp")
-    os.close(fd)
-    try:
+    with atomic_output(build / f"{a.slug}.zip") as tmp:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
             z.write(build / f"{a.slug}.pdf", f"{a.slug}/{a.slug}.pdf")
             for stem in a.notebooks:
@@ -253,11 +242,7 @@ def make_zip(a: Assignment, build: Path, executed_dir: Path) -> None:
             if a.notebooks:
                 z.write(REPO / "notebooks" / "hwcommon.py", f"{a.slug}/hwcommon.py")
             z.writestr(f"{a.slug}/README.md", "\n".join(readme) + "\n")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    print(f"zip: {target}")
+    print(f"zip: {build / f'{a.slug}.zip'}")
 
 
 def main() -> None:

@@ -13,13 +13,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from atomic import atomic_output  # noqa: E402
 
 
 def execute(source: Path, target: Path, timeout: int = 3600) -> None:
@@ -38,15 +40,8 @@ def execute(source: Path, target: Path, timeout: int = 3600) -> None:
     if errors:
         print(f"FAILED: {source} has error outputs: {errors[0].get('ename')}", file=sys.stderr)
         raise SystemExit(1)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_output(target) as tmp:
         nbformat.write(nb, tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     print(f"executed {source} -> {target} in {time.perf_counter() - started:.0f} s")
 
 
