@@ -153,6 +153,12 @@ def start(topic: str, profile: str | None = None, seed: int | None = None) -> Ru
 
 # ---------------------------------------------------------------- atomic files
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 class _atomic_path:
     """Context manager yielding a temp path beside `path`, renamed on success."""
 
@@ -163,6 +169,7 @@ class _atomic_path:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, self.tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
         os.close(fd)
+        os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are ordinary files
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb):
