@@ -61,8 +61,8 @@ ASSIGNMENTS = [
                [SECTIONS["nyu"]], ["transformer_sentiment"],
                preface="Problems 1--3 are the same as in the Fall 2023 homework; Problem 4 "
                        "(sentiment analysis with a transformer) is the notebook that follows.",
-               in_submission="Problems 1--3 of this homework are word for word those of the Fall 2023 "
-                             "homework: their answers are in \\cref{sec:nyu}. Problem 4 is the notebook below."),
+               in_submission="Problems 1--3 of this homework are the same as those of the Fall 2023 "
+                             "homework: their answers are in \\cref{sec:nyu}. Problem 4 is the notebook that follows."),
     Assignment("uark-csce5563-hw2", "UArk CSCE 5563 Intro to Deep Learning — Homework 2",
                [SECTIONS["uark"]], ["binary_addition_rnn"],
                preface="Question 4 (binary addition, Parts 1 and 2) is the notebook that follows the "
