@@ -67,5 +67,5 @@ def notebook_namespace(name: str, tag: str = "library", extra: dict | None = Non
     if not cells:
         raise AssertionError(f"{name} has no code cells tagged {tag!r}")
     for cell in cells:
-        exec(compile(cell.source, f"{name}:{tag}", "exec"), namespace)
+        exec(compile(cell.source, f"{name}:{tag}", "exec", dont_inherit=True), namespace)
     return namespace
