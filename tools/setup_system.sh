@@ -13,7 +13,7 @@ kpsewhich ulem.sty >/dev/null 2>&1 || packages+=(texlive-plain-generic)
 command -v latexmk >/dev/null || packages+=(latexmk)
 command -v pandoc >/dev/null || packages+=(pandoc)
 command -v pdftoppm >/dev/null || packages+=(poppler-utils)
-fc-list 2>/dev/null | grep -q "DejaVuSansMono.ttf" || packages+=(fonts-dejavu-core)
+fc-list 2>/dev/null | grep "DejaVuSansMono.ttf" >/dev/null || packages+=(fonts-dejavu-core)  # not grep -q: it would SIGPIPE fc-list under pipefail
 # The offline FashionMNIST copy is optional: without apt the notebooks download it.
 optional=()
 [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || optional+=(dataset-fashion-mnist)
