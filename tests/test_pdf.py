@@ -24,7 +24,9 @@ def pdf_text(path: Path) -> str:
 
 
 def squash(text: str) -> str:
-    """Compare titles without caring how LaTeX broke lines or set dashes."""
+    """Compare titles without caring how LaTeX broke lines (hyphenation
+    included) or set dashes."""
+    text = re.sub(r"(?<=[a-z])-\n(?=[a-z])", "", text)
     return re.sub(r"\s+", "", text.replace("—", "-").replace("–", "-"))
 
 
