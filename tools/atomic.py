@@ -1,5 +1,7 @@
 """One way to write an output file: into a temp file beside it, then rename,
-so an interrupted build never leaves a half-written notebook, PDF or zip."""
+so an interrupted build never leaves a half-written notebook, PDF or zip.
+notebooks/hwcommon.py has its own twin: it must stand alone in Colab, and the
+build scripts should not pay for importing torch."""
 from __future__ import annotations
 
 import contextlib

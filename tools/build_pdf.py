@@ -207,16 +207,17 @@ def build_theory(build: Path, only: list | None = None) -> None:
                 build / "tex" / name)
 
 
-def build_documents(build: Path, pdf_dir: Path, executed_dir: Path) -> None:
+def build_documents(build: Path, notebooks_dir: Path) -> None:
+    """notebooks_dir holds the executed notebooks and their PDFs."""
     parts = ""
     for a in ASSIGNMENTS:
         parts += f"\\part{{{a.title}}}\n"
         parts += (a.in_submission + "\n\n") if a.in_submission else sections_tex(a.sections)
-        parts += "".join(_include_notebook(s, pdf_dir) for s in a.notebooks)
-        own = (a.preface + "\n\n" if a.preface else "") + sections_tex(a.sections)
-        own += "".join(_include_notebook(s, pdf_dir) for s in a.notebooks)
+        notebooks = "".join(_include_notebook(stem, notebooks_dir) for stem in a.notebooks)
+        parts += notebooks
+        own = (a.preface + "\n\n" if a.preface else "") + sections_tex(a.sections) + notebooks
         compile_tex(a.slug, driver(a.title, own), build / f"{a.slug}.pdf", build / "tex" / a.slug)
-        make_zip(a, build, executed_dir)
+        make_zip(a, build, notebooks_dir)
     compile_tex("submission", driver("Deep-learning homework: written answers and notebooks", parts),
                 build / "submission.pdf", build / "tex" / "submission")
 
@@ -263,7 +264,7 @@ def main() -> None:
     elif args.what == "notebook":
         notebook_pdf(args.source, args.target)
     else:
-        build_documents(args.build, args.notebooks, args.notebooks)
+        build_documents(args.build, args.notebooks)
 
 
 if __name__ == "__main__":
