@@ -22,7 +22,7 @@ export HW_UNATTENDED := 1
 export HW_DATA_DIR := $(CURDIR)/data
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system data notebooks theory pdf test clean FORCE
+.PHONY: help setup system data sync notebooks theory pdf test clean FORCE
 ifeq ($(filter $(PROFILE),smoke quick full),)
 $(error PROFILE must be smoke, quick or full; got '$(PROFILE)')
 endif
@@ -47,12 +47,17 @@ $(SETUP_STAMP): requirements.txt requirements-data.txt
 	@touch $@
 
 data: setup ## find or fetch every dataset into data/ (offline fallbacks print one line)
-	cd notebooks && ../$(PY) -c "import hwcommon as hw; hw.fashion_mnist('$(HW_DATA_DIR)'); hw.mnist('$(HW_DATA_DIR)'); hw.reviews('$(HW_DATA_DIR)')"
+	cd notebooks && ../$(PY) -c "import hwcommon as hw; hw.fashion_mnist('$(HW_DATA_DIR)'); hw.mnist('$(HW_DATA_DIR)'); hw.reviews('$(HW_DATA_DIR)'); hw.minilm('$(HW_DATA_DIR)')"
+
+sync: | $(SETUP_STAMP) ## copy notebooks/hwcommon.py into each notebook's hidden plumbing cell (and the Colab links)
+	$(PY) tools/sync_notebooks.py
 
 notebooks: $(foreach n,$(NOTEBOOKS),$(EXECUTED)/$(n).ipynb) ## execute every notebook (PROFILE) into build/notebooks/<profile>/
 
-# A notebook is re-executed only when it or what it reads changed.
+# A notebook is re-executed only when it or what it reads changed; it must
+# carry the current copy of hwcommon.py (`make sync` writes it).
 $(EXECUTED)/%.ipynb: notebooks/%.ipynb notebooks/hwcommon.py tools/run_notebook.py | $(SETUP_STAMP) system
+	@$(PY) tools/sync_notebooks.py --check
 	HW_PROFILE=$(PROFILE) HW_ROOT=$(RUN_ROOT) $(PY) tools/run_notebook.py $< $@
 
 $(EXECUTED)/%.pdf: $(EXECUTED)/%.ipynb tools/build_pdf.py $(wildcard tools/nbconvert_template/*)
@@ -61,7 +66,7 @@ $(EXECUTED)/%.pdf: $(EXECUTED)/%.ipynb tools/build_pdf.py $(wildcard tools/nbcon
 theory: $(BUILD)/theory.pdf ## build the written answers alone -> build/theory.pdf
 
 $(BUILD)/theory.pdf: $(THEORY_SOURCES) tools/build_pdf.py | $(SETUP_STAMP) system
-	$(PY) tools/build_pdf.py --build $(BUILD) theory
+	$(PY) tools/build_pdf.py --build $(BUILD) --command "make theory" theory
 
 # The PDFs remember which profile's notebooks they hold.
 $(BUILD)/.pdf-profile: FORCE
@@ -71,13 +76,24 @@ pdf: $(BUILD)/submission.pdf ## theory + executed notebooks -> build/submission.
 
 $(BUILD)/submission.pdf: $(THEORY_SOURCES) tools/build_pdf.py $(BUILD)/.pdf-profile \
 		$(foreach n,$(NOTEBOOKS),$(EXECUTED)/$(n).pdf) | $(SETUP_STAMP) system
-	$(PY) tools/build_pdf.py --build $(BUILD) documents --notebooks $(EXECUTED)
-	@echo "submission: $@ ($$($(PY) -c "import pypdf,sys; print(len(pypdf.PdfReader(sys.argv[1]).pages))" $@) pages, $(PROFILE) profile)"
+	$(PY) tools/build_pdf.py --build $(BUILD) --command "make pdf" documents --notebooks $(EXECUTED) --profile $(PROFILE)
 
 test: setup ## run the tests (notebooks in the smoke profile, theory checks, the PDF build)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadgroup tests
 
 clean: ## remove build/ (keeps .venv and data/)
 	rm -rf $(BUILD)
 
 FORCE:
+
+.PHONY: ganseeds
+ganseeds: | $(SETUP_STAMP) ## GAN benchmark: plain vs our recipe on seeds 0, 1, 2 at the quick budget -> figures/gan/seeds.json (~26 min on 2 cores; not part of pdf)
+	HW_THREADS=$${HW_THREADS:-1} $(PY) tools/gan_seeds.py --jobs $${JOBS:-2}
+
+.PHONY: binaryablation
+binaryablation: | $(SETUP_STAMP) ## binary addition Part 2: which levers move the question's model -> figures/binary_addition/part2_ablation.json (~1 h on 2 cores; not part of pdf)
+	$(PY) tools/binary_part2_ablation.py --jobs $${JOBS:-2}
+
+.PHONY: sentiment-ablation
+sentiment-ablation: | $(SETUP_STAMP) ## sentiment recipes, each choice measured -> figures/sentiment/ablation.json (~30 min on one core; not part of pdf)
+	HW_THREADS=$${HW_THREADS:-1} $(PY) tools/sentiment_ablation.py

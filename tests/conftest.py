@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -69,3 +70,25 @@ def notebook_namespace(name: str, tag: str = "library", extra: dict | None = Non
     for cell in cells:
         exec(compile(cell.source, f"{name}:{tag}", "exec", dont_inherit=True), namespace)
     return namespace
+
+
+TIMING = re.compile(r"seconds|wall|elapsed|timing|duration")
+
+
+def without_timings(value):
+    """Metrics with every timing field removed (they differ from run to run)."""
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if not TIMING.search(k)}
+    if isinstance(value, list):
+        return [without_timings(v) for v in value]
+    return value
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread: tests share the machine with other runs (restored afterwards)."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

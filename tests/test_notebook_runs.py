@@ -1,0 +1,127 @@
+"""Each notebook, run for real in the smoke profile, in separate processes:
+
+1. copied alone into an empty folder and executed with `jupyter nbconvert`
+   (no hwcommon.py beside it, no data/, no HW_ROOT: it must stand alone);
+2. executed again by tools/run_notebook.py in another folder, same seed:
+   the metrics must be identical apart from timings;
+3. a run with HW_SEED=1 is stopped with SIGTERM midway: the runner reports
+   the cell and exits non-zero, and the outputs of run 2 stay exactly as they
+   were (nothing of the stopped run is published, then or later);
+4. the HW_SEED=1 run completed: its metrics differ from run 2's, and its
+   outputs replace run 2's as a whole.
+
+Run 2 is also the smoke run whose content each notebook's own test module
+checks: its `check_smoke_run(metrics, root)`, when it defines one.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, without_timings
+
+PY = sys.executable
+NOTEBOOKS = {"binary_addition_rnn": "binary_addition", "gan_fashion_mnist": "gan",
+             "transformer_sentiment": "sentiment"}
+TEST_MODULES = {"binary_addition_rnn": "test_binary_addition", "gan_fashion_mnist": "test_gan",
+                "transformer_sentiment": "test_sentiment"}
+
+
+def smoke_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HW_")}
+    env.update(HW_PROFILE="smoke", HW_OFFLINE="1", HW_THREADS="1", HW_UNATTENDED="1")
+    env.update(extra)
+    return env
+
+
+def snapshot(*folders: Path) -> dict:
+    """{relative path: sha256} of every file under the folders."""
+    found = {}
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                found[str(path.relative_to(folder.parent.parent))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def run_alone(stem: str, folder: Path) -> dict:
+    folder.mkdir()
+    shutil.copy(REPO / "notebooks" / f"{stem}.ipynb", folder)
+    proc = subprocess.run([PY, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+                           f"{stem}.ipynb", "--output", "executed.ipynb"],
+                          cwd=folder, env=smoke_env(HW_SEED="0"), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{stem} does not run alone:\n{proc.stderr[-3000:]}"
+    assert {p.name for p in folder.iterdir() if p.suffix == ".ipynb"} == {"executed.ipynb", f"{stem}.ipynb"}
+    return json.loads((folder / "figures" / NOTEBOOKS[stem] / "metrics.json").read_text())
+
+
+def runner(stem: str, root: Path, seed: int) -> subprocess.Popen:
+    return subprocess.Popen([PY, str(REPO / "tools/run_notebook.py"), str(REPO / "notebooks" / f"{stem}.ipynb"),
+                             str(root / "executed" / f"{stem}-seed{seed}.ipynb")],
+                            env=smoke_env(HW_SEED=str(seed), HW_ROOT=str(root), HW_DATA_DIR=str(REPO / "data")),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def run_to_end(stem: str, root: Path, seed: int) -> dict:
+    proc = runner(stem, root, seed)
+    out, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, f"{stem} (seed {seed}) failed:\n{err[-3000:]}"
+    return json.loads((root / "figures" / NOTEBOOKS[stem] / "metrics.json").read_text())
+
+
+def staged_files(root: Path, topic: str) -> list:
+    staging = root / "build" / ".staging"
+    return [p for p in staging.glob(f"{topic}-*/**/*") if p.is_file()] if staging.exists() else []
+
+
+@pytest.mark.parametrize("stem", sorted(NOTEBOOKS))
+def test_notebook_alone_same_seed_same_numbers_and_stopped_runs_publish_nothing(stem, tmp_path):
+    topic = NOTEBOOKS[stem]
+    alone = run_alone(stem, tmp_path / "alone")
+
+    root = tmp_path / "root"
+    first = run_to_end(stem, root, seed=0)
+    assert first["seed"] == 0 and first["profile"] == "smoke"
+    assert without_timings(first) == without_timings(alone), \
+        f"{stem}: two runs with HW_SEED=0 gave different metrics"
+    check = getattr(importlib.import_module(TEST_MODULES[stem]), "check_smoke_run", None)
+    if check is not None:
+        check(first, root)
+    published = (root / "figures" / topic, root / "build" / topic)
+    before = snapshot(*published)
+    assert "figures/" + topic + "/metrics.json" in before
+
+    # stop a seed-1 run as soon as it has written something into its staging folder
+    proc = runner(stem, root, seed=1)
+    deadline = time.monotonic() + 600
+    while not staged_files(root, topic) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, f"{stem} ended before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    failed = [line for line in err.splitlines() if line.startswith("FAILED:")]
+    assert len(failed) == 1 and "interrupted by SIGTERM in cell" in failed[0], err[-2000:]
+    assert "run_notebook.py" not in err, f"the runner crashed while stopping:\n{err[-2000:]}"
+    time.sleep(2)  # a kernel left running would go on and publish
+    assert snapshot(*published) == before, f"{stem}: a stopped run changed the published outputs"
+    assert not (root / "executed" / f"{stem}-seed1.ipynb").exists()
+
+    second = run_to_end(stem, root, seed=1)
+    assert second["seed"] == 1
+    assert without_timings({**second, "seed": 0}) != without_timings(first), \
+        f"{stem}: HW_SEED=1 gave the same numbers as HW_SEED=0"
+    after = snapshot(*published)
+    assert after["figures/" + topic + "/metrics.json"] != before["figures/" + topic + "/metrics.json"]
+    assert set(after) == set(before), "the new run's outputs replace the old ones as a whole"
+    assert staged_files(root, topic) == []
