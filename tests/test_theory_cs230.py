@@ -1,6 +1,9 @@
 """Checks of every number and code completion in the CS230 midterm answers
 (theory/sections/cs230.tex). Each test fails if the stated answer were wrong."""
 import math
+import re
+from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ from torch import nn
 from theory.code import cs230
 
 torch.set_num_threads(1)
+CS230_TEX = Path(__file__).resolve().parents[1] / "theory" / "sections" / "cs230.tex"
 
 
 # ------------------------------------------------------------------ Q1
@@ -41,15 +45,30 @@ def test_q1e_depth_saves_units():
         net = cs230.sawtooth_net(depth)
         assert cs230.count_linear_pieces(net) == 2 ** depth
         assert sum(m.out_features for m in net if isinstance(m, nn.Linear) and m.out_features == 2) == 2 * depth
-    # ... while one hidden layer of m ReLU units gives at most m + 1 pieces in 1-D
+    # ... while one hidden layer of m ReLU units has one kink per unit: m + 1 pieces in 1-D
     torch.manual_seed(0)
     for m in (5, 20, 63):
         shallow = nn.Sequential(nn.Linear(1, m), nn.ReLU(), nn.Linear(m, 1)).double()
-        with torch.no_grad():  # kinks inside [0, 1], on the counting grid
-            kinks = torch.randint(1, 256, (m,)).double() / 256
+        with torch.no_grad():  # m distinct kinks inside [0, 1], on the counting grid
+            kinks = (torch.randperm(255)[:m] + 1).double() / 256
             shallow[0].bias.copy_(-shallow[0].weight[:, 0] * kinks)
-        pieces = cs230.count_linear_pieces(shallow)
-        assert pieces <= m + 1
+        assert cs230.count_linear_pieces(shallow) == m + 1
+    # so one hidden layer needs >= 2**8 - 1 = 255 units for the depth-8 sawtooth (16 units deep), and
+    # 256 suffice: a unit per kink (0, 1/256, ..., 255/256) whose weight is the change of slope there
+    deep = cs230.sawtooth_net(8)
+    breakpoints = torch.arange(257, dtype=torch.float64)[:, None] / 256
+    with torch.no_grad():
+        values = deep(breakpoints).squeeze(1)
+    slopes = torch.diff(values) * 256
+    wide = nn.Sequential(nn.Linear(1, 256), nn.ReLU(), nn.Linear(256, 1)).double()
+    with torch.no_grad():
+        wide[0].weight.fill_(1.0)
+        wide[0].bias.copy_(-breakpoints[:256, 0])
+        wide[2].weight.copy_(torch.cat([slopes[:1], torch.diff(slopes)])[None, :])
+        wide[2].bias.fill_(values[0].item())
+        x = torch.linspace(0, 1, 4097, dtype=torch.float64)[:, None]
+        torch.testing.assert_close(wide(x), deep(x))
+    assert cs230.count_linear_pieces(wide) == 256
 
 
 def test_q1f_collapses_to_logistic_regression():
@@ -72,6 +91,8 @@ def test_q1g_sigmoid_relu_at_least_half():
     # and for z < 0 no gradient reaches z: a negative example cannot fix it
     F.binary_cross_entropy(y_hat, torch.zeros_like(y_hat), reduction="sum").backward()
     assert torch.all(z.grad[z.detach() < 0] == 0)
+    # a negative example stuck there has loss log 2
+    assert F.binary_cross_entropy(y_hat[0], torch.tensor(0.0)).item() == pytest.approx(math.log(2), rel=1e-6)
 
 
 # ------------------------------------------------------------------ Q2
@@ -83,10 +104,12 @@ def test_q2a_mse_gradient_vanishes_when_wrong():
     z.grad = None
     F.binary_cross_entropy_with_logits(z, torch.tensor(0.0)).backward()
     bce_grad = z.grad.item()
-    assert mse_grad < 0.005 and bce_grad > 0.99
-    # MSE loss is bounded by 1 however wrong the prediction is, BCE is not
-    assert (torch.sigmoid(torch.tensor(30.0)) - 0) ** 2 <= 1
-    assert F.binary_cross_entropy_with_logits(torch.tensor(30.0), torch.tensor(0.0)) > 29
+    assert round(mse_grad, 4) == 0.0049 and round(bce_grad, 4) == 0.9975
+    # at z = 30 the MSE is within 2e-13 of its bound 1, while the BCE is 30
+    z30 = torch.tensor(30.0, dtype=torch.float64)
+    mse_30 = (torch.sigmoid(z30) - 0) ** 2
+    assert f"{1 - mse_30.item():.0e}" == "2e-13"
+    assert round(F.binary_cross_entropy_with_logits(z30, torch.tensor(0.0, dtype=torch.float64)).item(), 1) == 30.0
 
 
 def test_q2c_bce_single_example():
@@ -227,6 +250,26 @@ def test_q3d_curve_noise_bgd_mbgd_sgd():
     assert bgd == 0 < mbgd < sgd
 
 
+def test_q3d_sketch_stays_positive_and_inside_axes():
+    """The TikZ sketch of the three loss curves: every curve stays above the
+    'iteration' axis (a loss is >= 0) and below the top of the axes, where the
+    panel letter sits. Evaluates the plot expression as cs230.tex writes it."""
+    tex = CS230_TEX.read_text()
+    panels = re.search(r"\\foreach \\name/\\amp/\\off in \{([^}]*)\}", tex).group(1)
+    amplitudes = {name: float(amp) for name, amp, _ in (p.strip().split("/") for p in panels.split(","))}
+    plot = re.search(r"plot\[domain=([\d.]+):([\d.]+),samples=(\d+)\]\s*\(\\off\+\\x,\{(.*)\}\);", tex)
+    lo, hi, samples, formula = float(plot.group(1)), float(plot.group(2)), int(plot.group(3)), plot.group(4)
+    axes_top = float(re.search(r"\\draw\[->\] \(\\off,0\) -- \(\\off,([\d.]+)\);", tex).group(1))
+    python = (formula.replace("\\x", "x").replace("\\amp", "amp").replace("exp(", "np.exp(")
+              .replace("sin(", "np.sin(np.pi/180*"))  # TikZ's sin takes degrees
+    x = np.linspace(lo, hi, samples)  # the points TikZ joins with straight lines
+    assert set(amplitudes) == {"A", "B", "C"} and amplitudes["A"] == 0 < amplitudes["B"] < amplitudes["C"]
+    for name, amp in amplitudes.items():
+        y = eval(python, {"np": np, "x": x, "amp": amp})  # noqa: S307 - our own formula
+        assert y.min() > 0.2, f"curve {name} comes down to {y.min():.2f}"
+        assert y.max() < axes_top - 0.2, f"curve {name} reaches {y.max():.2f}"
+
+
 def test_q3e_learning_rate_signs():
     h = 4.0  # f(w) = h w^2 / 2; GD: w <- (1 - lr h) w, stable iff lr < 2 / h
     def run(lr, steps=50):
@@ -234,9 +277,9 @@ def test_q3e_learning_rate_signs():
         for _ in range(steps):
             w -= lr * h * w
         return 0.5 * h * w ** 2
-    assert run(2.2 / h) > 1e3                  # too large: the loss blows up
-    assert 2.0 > run(0.002 / h) > 1.5          # too small: after 50 steps still close to f(1) = 2
-    assert run(1.0 / h) < 1e-12                # a good rate
+    assert f"{run(2.2 / h):.1e}" == "1.7e+08"  # too large: the loss blows up, 2 * 1.2**100
+    assert round(run(0.002 / h), 2) == 1.64    # too small: after 50 steps still close to f(1) = 2
+    assert run(1.0 / h) == 0.0                 # a good rate: here one step lands on the minimum
 
 
 def test_q3f_momentum_update_matches_torch_sgd():
@@ -273,7 +316,7 @@ def test_q3f_momentum_beats_gd_on_a_ravine():
     lrs = np.geomspace(1e-3, 0.5, 60)
     best_gd = min(steps_to_converge(lr, 0.0) for lr in lrs)
     best_momentum = min(steps_to_converge(lr, beta) for lr in lrs for beta in (0.5, 0.7, 0.9))
-    assert best_momentum * 4 < best_gd
+    assert (best_momentum, best_gd) == (58, 460)
 
 
 def _adam_against_torch(step_fn, grad_scale, n_steps=10):
@@ -355,6 +398,8 @@ def test_q4b_running_var_bessel():
     # torch averages the unbiased variance (divide by m - 1), the exam's code the biased one
     np.testing.assert_allclose(bn.running_var.numpy(), unbiased, rtol=1e-12)
     assert np.all(cache["var"] < bn.running_var.numpy())
+    # larger by exactly m / (m - 1), apart from what is left of the common start value 1 (0.9^5 of it)
+    np.testing.assert_allclose(bn.running_var.numpy() - 0.9 ** 5, m / (m - 1) * (cache["var"] - 0.9 ** 5), rtol=1e-12)
 
 
 def test_q4b_bn_test_matches_torch_eval():
@@ -446,15 +491,45 @@ def test_q4e_dense_bn_parameter_count():
 
 # ------------------------------------------------------------------ Q5
 
+def multinomial(*counts):
+    """Ways to split sum(counts) labelled items into groups of these sizes."""
+    ways, left = 1, sum(counts)
+    for c in counts:
+        ways *= math.comb(left, c)
+        left -= c
+    return ways
+
+
 def test_q5a_duplicate_then_split_leaks():
-    shares, pos_shares = [], []
-    for seed in range(20):
-        train_ids, test_ids = cs230.duplicate_then_split(seed=seed)
-        test_pos = test_ids[test_ids < 175]
-        shares.append(np.isin(test_pos, train_ids).mean())
-        pos_shares.append(np.mean(test_ids < 175))
-    assert 0.5 < np.mean(shares) < 0.7  # ~60% of positive test examples are copies of training examples
-    assert np.mean(pos_shares) == pytest.approx(350 / 675, abs=0.03)  # test set 52% positive, reality 35%
+    n, n_pos = 500, 175
+    total = n + n_pos                                       # 675 after duplicating every positive
+    n_train, n_val, n_test = 405, 135, 135                  # 60/20/20, as duplicate_then_split cuts it
+    train_ids, test_ids = cs230.duplicate_then_split(n, n_pos, seed=0)
+    assert (len(train_ids), total - len(train_ids) - len(test_ids), len(test_ids)) == (n_train, n_val, n_test)
+    # exact, by counting splits: one copy in test and its twin in train, among splits with that copy in test
+    copy_in_test = Fraction(multinomial(n_train, n_val, n_test - 1), multinomial(n_train, n_val, n_test))
+    copy_in_test_twin_in_train = Fraction(multinomial(n_train - 1, n_val, n_test - 1),
+                                          multinomial(n_train, n_val, n_test))
+    leak_probability = copy_in_test_twin_in_train / copy_in_test
+    assert leak_probability == Fraction(405, 674) and round(float(leak_probability), 3) == 0.601
+    # the number of positives in the test set is hypergeometric: 135 draws from 675 with 350 positive copies
+    expected_test_positives = sum(Fraction(k * math.comb(2 * n_pos, k) * math.comb(total - 2 * n_pos, n_test - k),
+                                           math.comb(total, n_test)) for k in range(n_test + 1))
+    assert expected_test_positives == 70 and expected_test_positives / n_test == Fraction(350, 675)
+    expected_leaked = 2 * n_pos * copy_in_test_twin_in_train
+    assert expected_leaked == Fraction(14175, 337) == 70 * Fraction(405, 674)
+    assert round(float(expected_leaked), 2) == 42.06
+    # Monte Carlo over the real split function agrees
+    leaked = test_positives = 0
+    test_sizes = 0
+    for seed in range(3000):
+        train_ids, test_ids = cs230.duplicate_then_split(n, n_pos, seed=seed)
+        test_pos = test_ids[test_ids < n_pos]
+        leaked += np.isin(test_pos, train_ids).sum()
+        test_positives += len(test_pos)
+        test_sizes += len(test_ids)
+    assert leaked / test_positives == pytest.approx(405 / 674, abs=0.005)
+    assert round(test_positives / test_sizes, 2) == 0.52    # test set 52% positive, reality 35%
 
 
 def test_q5b_always_positive_recall():
@@ -481,9 +556,9 @@ def test_q6c_epsilon_shrinks_with_dimension():
         # FGSM on a linear score moves it by exactly eps * ||w||_1
         assert w @ (x + eps * np.sign(w)) == pytest.approx(w @ x + eps * np.abs(w).sum())
         needed[n] = 5.0 / np.abs(w).sum()  # eps that moves the logit by 5
-    ratios = [needed[10] / needed[n] * 10 / n for n in (100, 1000, 10_000)]
-    assert all(0.6 < r < 1.6 for r in ratios)  # needed eps ~ 1 / n
-    assert needed[10_000] < needed[10] / 300
+    assert [f"{needed[n]:.2g}" for n in needed] == ["0.82", "0.061", "0.0064", "0.00063"]
+    assert [round(n * needed[n], 1) for n in needed] == [8.2, 6.1, 6.4, 6.3]  # n * eps settles: eps ~ 1 / n
+    assert round(5 * math.sqrt(math.pi / 2), 2) == 6.27  # 5 / E|w_i| for standard normal weights
 
 
 def test_q6a_fgsm_transfers_despite_dropout():
@@ -525,8 +600,8 @@ def test_q6d_saturating_cost_gradient():
     a.grad = None
     (-torch.log(torch.sigmoid(a))).backward()  # non-saturating: G minimises -log D
     non_saturating = a.grad.abs().item()
-    assert saturating == pytest.approx(torch.sigmoid(torch.tensor(-5.0)).item()) and saturating < 0.01
-    assert non_saturating > 0.99
+    assert saturating == pytest.approx(torch.sigmoid(torch.tensor(-5.0)).item()) and round(saturating, 4) == 0.0067
+    assert round(non_saturating, 4) == 0.9933
 
 
 def test_q6e_losses_when_d_guesses():

@@ -1,13 +1,53 @@
 """Checks of the written answers in theory/sections/nyu_p1_p3.tex and uark_q1_q3.tex."""
 from __future__ import annotations
 
+import json
 import math
 import random
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
 
-from theory.code import attention, lstm_bptt, recurrence
+from theory.code import attention, bench_attention, lstm_bptt, recurrence
+
+FIGURES = Path(__file__).resolve().parents[1] / "figures" / "theory"
+
+
+# ------------------------------------------------- NYU P1(a), UArk Q1 part 2
+
+@pytest.mark.parametrize("side, length", [(28, 784), (512, 262_144)])
+def test_raster_order_puts_vertical_neighbours_a_row_apart(side, length):
+    # an RNN reads a flattened image: the sequence is side * side long, and the pixel below
+    # (r, c) is read `side` steps after it (NYU P1(a): 784 for a 28 x 28 digit; UArk Q1: 512, 262,144)
+    pixels = torch.arange(side * side).reshape(side, side)     # an image whose pixels hold their own ids
+    sequence = pixels.flatten()                                 # the order in which the RNN reads them
+    step = torch.empty_like(sequence)
+    step[sequence] = torch.arange(len(sequence))                # step at which each pixel is read
+    step = step.reshape(side, side)
+    assert len(sequence) == length
+    assert (step[1:, :] - step[:-1, :]).unique().tolist() == [side]
+
+
+# ------------------------------------------------------------ NYU P1(b)
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_p1b_stacked_convs_see_1_plus_L_times_k_minus_1(k):
+    # L stride-1 k x k convolutions (no pooling): one output sees 1 + L(k - 1) pixels across,
+    # so seeing n pixels takes (n - 1) / (k - 1) layers, about n / (k - 1)
+    for layers in range(1, 5):
+        x = torch.zeros(1, 1, 41, 41, requires_grad=True)
+        y = x
+        for _ in range(layers):
+            conv = torch.nn.Conv2d(1, 1, k, padding=k // 2, bias=False)
+            torch.nn.init.ones_(conv.weight)                    # positive weights: nothing cancels
+            y = conv(y)
+        (grad,) = torch.autograd.grad(y[0, 0, 20, 20], x)
+        seen = (grad[0, 0] != 0).nonzero()
+        width = (seen[:, 1].max() - seen[:, 1].min() + 1).item()
+        assert width == 1 + layers * (k - 1)
 
 
 # ------------------------------------------------------------ NYU Problem 2
@@ -46,12 +86,15 @@ def test_p2_simulation_matches_closed_form(w):
 
 def test_p2_large_weight_is_what_makes_it_a_step():
     xs = [3, 4, 5, 5]  # even-position sum 9 beats odd-position sum 8 by the smallest margin, 1
+    assert recurrence.simulate(xs)[0] == [3, 1, 4, 1]
     assert recurrence.simulate(xs, w=500.0)[1][-1] == 1.0       # 1 - sigmoid(500) is below double precision
-    assert recurrence.simulate([4, 3, 5, 5], w=500.0)[1][-1] < 1e-200   # margin -1: sigmoid(-500) ~ 7e-218
-    assert recurrence.largest_error_for_weight(500.0) < 1e-200
-    assert recurrence.largest_error_for_weight(20.0) < 3e-9
-    # with w = 1 the output is a soft score, not the comparison
-    assert abs(recurrence.simulate(xs, w=1.0)[1][-1] - 1 / (1 + math.exp(-1))) < 1e-12
+    assert f"{recurrence.simulate([4, 3, 5, 5], w=500.0)[1][-1]:.0e}" == "7e-218"   # margin -1: sigmoid(-500)
+    # the bound sigma(-w) as the answer states it: 2e-9 for w = 20, about 7e-218 for w = 500
+    assert f"{recurrence.largest_error_for_weight(20.0):.0e}" == "2e-09"
+    assert f"{recurrence.largest_error_for_weight(500.0):.0e}" == "7e-218"
+    # with w = 1 the output is a soft score, not the comparison: sigma(1) ~ 0.73
+    soft = recurrence.simulate(xs, w=1.0)[1][-1]
+    assert abs(soft - 1 / (1 + math.exp(-1))) < 1e-12 and round(soft, 2) == 0.73
 
 
 def test_p2_odd_steps_compare_the_other_way():
@@ -60,6 +103,15 @@ def test_p2_odd_steps_compare_the_other_way():
     hidden, _ = recurrence.simulate(xs)
     assert hidden == [5, -4, 6]
     assert hidden[-1] == (5 + 2) - 1
+
+
+def test_p2_consecutive_integers_give_n():
+    # inputs 1, 2, ..., 2n: each pair (x_2k - x_2k-1) adds +1, so h_2n = n (1,2,3,4 gives 2)
+    for n in range(1, 21):
+        hidden, outputs = recurrence.simulate(list(range(1, 2 * n + 1)), w=500.0)
+        assert hidden[-1] == n
+        assert outputs[-1] == 1.0
+    assert recurrence.simulate([1, 2, 3, 4])[0][-1] == 2
 
 
 def test_p2_rejects_bad_input():
@@ -120,20 +172,89 @@ def test_p3_window_equals_band_masked_softmax(window):
         assert (fast - full).abs().max() > 1e-3
 
 
-def test_p3_window_receptive_field_per_layer():
-    # one layer: output i does not depend on v_j for |i - j| > w; two layers: up to 2w
-    T, w = 30, 3
+@pytest.mark.parametrize("layers", [1, 2, 3, 4])
+@pytest.mark.parametrize("w", [1, 2, 3])
+def test_p3_window_receptive_field_is_2Lw_plus_1(layers, w):
+    """L stacked self-attention layers (queries, keys and values all from the
+    layer below) with window w: one output sees the 2Lw + 1 inputs within Lw."""
+    T, centre = 41, 20                              # 20 > 4 * 3: the field never reaches an edge
+    x = qkv(T=T, heads=())[0].clone().requires_grad_(True)
+    mask = attention.band_mask(T, w)
+    blocked, masked = x, x
+    for _ in range(layers):
+        blocked = attention.sliding_window_attention(blocked, blocked, blocked, w)
+        masked = attention.softmax_attention(masked, masked, masked, mask=mask)
+    torch.testing.assert_close(blocked, masked)     # the blocked stack is the band-masked one
+    (grad,) = torch.autograd.grad(blocked[centre].sum(), x)
+    reached = (grad.abs().sum(-1) > 0).nonzero().flatten().tolist()
+    assert reached == list(range(centre - layers * w, centre + layers * w + 1))
+    assert len(reached) == 2 * layers * w + 1
+
+
+def softmax_inputs(attend, *args) -> list:
+    """The tensors an attention function hands to torch.softmax, i.e. the
+    attention scores it computes, recorded while it runs."""
+    seen = []
+
+    class Record(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if func is torch.softmax:
+                seen.append(args[0])
+            return func(*args, **(kwargs or {}))
+
+    with Record():
+        attend(*args)
+    return seen
+
+
+@pytest.mark.parametrize("w", [1, 4, 16])
+def test_p3_window_computes_3w_scores_per_query(w):
+    T = 64 * w
     q, k, v = qkv(T=T, heads=())
-    v = v.clone().requires_grad_(True)
-    out = attention.sliding_window_attention(q, k, v, w)
-    out[15].sum().backward()
-    reached = (v.grad.abs().sum(-1) > 0).nonzero().flatten().tolist()
-    assert reached == list(range(15 - w, 15 + w + 1))
-    x = v.detach().clone().requires_grad_(True)
-    two = attention.sliding_window_attention(x, x, attention.sliding_window_attention(x, x, x, w), w)
-    two[15].sum().backward()
-    reached = (x.grad.abs().sum(-1) > 0).nonzero().flatten().tolist()
-    assert reached == list(range(15 - 2 * w, 15 + 2 * w + 1))
+    (scores,) = softmax_inputs(attention.sliding_window_attention, q, k, v, w)
+    assert scores.shape[-1] == 3 * w                  # per query: its block and the two beside it
+    assert scores.numel() == 3 * w * T                # 3wT in all when w divides T ...
+    (full,) = softmax_inputs(attention.softmax_attention, q, k, v)
+    assert full.numel() == T * T                      # ... against T^2
+    q, k, v = qkv(T=T + 1, heads=())                  # otherwise the last block is padded to w queries
+    (scores,) = softmax_inputs(attention.sliding_window_attention, q, k, v, w)
+    assert scores.numel() == 3 * w * w * 65
+
+
+def test_p3_score_matrix_is_16_GiB_at_65536():
+    q, k, v = (torch.randn(256, 64) for _ in range(3))   # float32, d = 64 as in the benchmark
+    (scores,) = softmax_inputs(attention.softmax_attention, q, k, v)
+    assert scores.shape == (256, 256) and scores.dtype == torch.float32   # one T x T matrix of the input dtype
+    nbytes = 65536 ** 2 * scores.element_size()
+    assert nbytes == 2 ** 34 == 16 * 2 ** 30          # 16 GiB exactly
+    assert round(nbytes / 1e9, 1) == 17.2             # that is 17.2 GB, not 16 GB
+
+
+def test_p3_linear_attention_matrix_has_rank_at_most_d():
+    q, k, v = qkv(T=37, d=8, heads=())
+    phi = attention.elu_feature_map
+    assert torch.linalg.matrix_rank(phi(q) @ phi(k).T).item() == 8          # rank <= d = 8 ...
+    (scores,) = softmax_inputs(attention.softmax_attention, q, k, v)
+    assert torch.linalg.matrix_rank(torch.softmax(scores, -1)).item() == 37   # ... softmax's is full
+
+
+def test_p3_measured_slopes(tmp_path):
+    """The benchmark as committed (figures/theory/attention_scaling.json):
+    T = 2^8 ... 2^16, time slope 2 for softmax and about 1 for both variants
+    on the log-log plot, and the table in the PDF is made from these numbers."""
+    bench = json.loads((FIGURES / "attention_scaling.json").read_text())
+    assert bench["d_model"] == 64 and bench["dtype"] == "float32" and bench["threads"] == 1
+    slopes, Ts = {}, set()
+    for label, rows in bench["results"].items():
+        T = np.array([r["T"] for r in rows])
+        seconds = np.array([r["seconds"] for r in rows])
+        slopes[label] = np.polyfit(np.log(T), np.log(seconds), 1)[0]
+        Ts |= set(T.tolist())
+    assert (min(Ts), max(Ts)) == (2 ** 8, 2 ** 16)
+    assert round(slopes.pop("softmax (full)")) == 2
+    assert [round(slope) for slope in slopes.values()] == [1, 1]
+    bench_attention.write_table(bench["results"], tmp_path / "table.tex")
+    assert (tmp_path / "table.tex").read_text() == (FIGURES / "attention_scaling_table.tex").read_text()
 
 
 def test_p3_attention_rejects_mismatched_shapes():
@@ -144,7 +265,7 @@ def test_p3_attention_rejects_mismatched_shapes():
         attention.sliding_window_attention(q, k, v, -1)
 
 
-# ------------------------------------------------------- UArk Q2: LSTM BPTT
+# ------------------------------------------ UArk Question 2, part 5: LSTM BPTT
 
 def lstm_autograd(T=5, B=3, n_in=4, n_hidden=6, seed=0):
     """Run the LSTM with autograd, keeping .grad of every intermediate state."""
@@ -221,7 +342,7 @@ def test_lstm_forward_matches_torch_lstm_cell():
         torch.testing.assert_close(c.detach(), cache["c"][t])
 
 
-# ---------------------------------------------- UArk Q2(c): vanishing/exploding
+# ------------------------------------- UArk Question 2, part 3: vanishing/exploding
 
 @pytest.mark.parametrize("scale", [0.9, 1.0, 1.1])
 def test_q2c_gradient_is_power_of_gain(scale):
@@ -235,8 +356,22 @@ def test_q2c_gradient_is_power_of_gain(scale):
         h = W @ h + torch.randn(n, generator=g, dtype=torch.float64)
     v = torch.randn(n, generator=g, dtype=torch.float64)
     (h @ v).backward()
-    assert h0.grad.norm().item() == pytest.approx(scale ** T * v.norm().item(), rel=1e-9)
-    # 0.9^50 ~ 5e-3 (vanishes), 1.1^50 ~ 117 (explodes)
+    gain = h0.grad.norm().item() / v.norm().item()
+    assert gain == pytest.approx(scale ** T, rel=1e-9)
+    # as the answer states them: 0.9^50 ~ 5e-3 (vanishes), 1.1^50 ~ 117 (explodes)
+    if scale == 0.9:
+        assert f"{gain:.0e}" == "5e-03"
+    if scale == 1.1:
+        assert round(gain) == 117
+
+
+def test_q2c_activation_slopes_at_most_1_and_a_quarter():
+    # gamma = max |f'|: 1 for tanh, 1/4 for the sigmoid, both reached at 0
+    z = (torch.arange(-10_000, 10_001, dtype=torch.float64) / 1000).requires_grad_(True)  # holds 0 exactly
+    (tanh_slope,) = torch.autograd.grad(torch.tanh(z).sum(), z)
+    (sigmoid_slope,) = torch.autograd.grad(torch.sigmoid(z).sum(), z)
+    assert tanh_slope.max().item() == 1.0 and sigmoid_slope.max().item() == 0.25
+    assert z[tanh_slope.argmax()].item() == 0.0 == z[sigmoid_slope.argmax()].item()
 
 
 def test_q2c_tanh_saturation_vanishes():
@@ -253,7 +388,7 @@ def test_q2c_tanh_saturation_vanishes():
     assert h0.grad.norm().item() < 1e-2 * v.norm().item()
 
 
-# ------------------------------------------------- UArk Q3(b): heads, positions
+# ------------------------------------------ UArk Question 3, part 2: heads, positions
 
 def test_q3_multi_head_matches_torch():
     g = torch.Generator().manual_seed(0)
@@ -269,6 +404,16 @@ def test_q3_multi_head_matches_torch():
     torch.testing.assert_close(ours, theirs)
 
 
+def test_q3_scaling_by_sqrt_dk_keeps_score_variance_near_1():
+    # q, k with independent unit-variance entries: q.k has variance d_k, q.k / sqrt(d_k) variance 1
+    g = torch.Generator().manual_seed(0)
+    for d_k in (16, 64, 256):
+        q, k = (torch.randn(20_000, d_k, generator=g, dtype=torch.float64) for _ in range(2))
+        scores = (q * k).sum(-1)
+        assert scores.var().item() == pytest.approx(d_k, rel=0.05)
+        assert (scores / math.sqrt(d_k)).var().item() == pytest.approx(1.0, rel=0.05)
+
+
 def test_q3_order_needs_positions():
     g = torch.Generator().manual_seed(0)
     d_model, heads, T = 8, 2, 6
@@ -282,6 +427,19 @@ def test_q3_order_needs_positions():
     assert not torch.allclose(attend(x[perm] + pe), attend(x + pe)[perm])
 
 
+def test_q3_sinusoid_wavelengths_from_2pi_to_just_below_10000_times_2pi():
+    d_model = 512
+    pe = attention.sinusoidal_positional_encoding(2, d_model)
+    omega = torch.atan2(pe[1, 0::2], pe[1, 1::2])          # the angle each pair turns per position
+    wavelength = 2 * math.pi / omega
+    assert wavelength[0].item() == pytest.approx(2 * math.pi, rel=1e-12)
+    ratios = wavelength[1:] / wavelength[:-1]               # a geometric progression ...
+    torch.testing.assert_close(ratios, torch.full_like(ratios, 10000 ** (2 / d_model)))
+    longest = wavelength[-1].item()                         # ... up to 2 pi 10000^(1 - 2/d), just below 10000 * 2 pi
+    assert longest == pytest.approx(2 * math.pi * 10000 ** (1 - 2 / d_model), rel=1e-9)
+    assert 0.96 < longest / (2 * math.pi * 10000) < 1
+
+
 def test_q3_sinusoid_shift_is_rotation():
     d_model, k = 16, 5
     pe = attention.sinusoidal_positional_encoding(60, d_model)
@@ -292,5 +450,4 @@ def test_q3_sinusoid_shift_is_rotation():
         # sin(a + b) = sin a cos b + cos a sin b, cos(a + b) = cos a cos b - sin a sin b
         torch.testing.assert_close(pe[p + k, 0::2], s * cos + c * sin)
         torch.testing.assert_close(pe[p + k, 1::2], c * cos - s * sin)
-    assert pe.abs().max() <= 1.0
     assert torch.cdist(pe, pe).add(torch.eye(60, dtype=torch.float64)).min() > 1e-3   # all positions distinct

@@ -123,7 +123,7 @@ def sliding_window_attention(q, k, v, window: int):
     return out[..., :T, :]
 
 
-# ------------------------------------------- UArk Q3(b): multi-head, positions
+# ---------------------------- UArk Question 3, part 2: multi-head, positions
 
 def multi_head_self_attention(x, w_q, w_k, w_v, w_o, heads: int, mask=None):
     """MultiHead(X) = Concat(head_1, ..., head_H) W_O with head_h = softmax attention of

@@ -1,4 +1,4 @@
-"""UArk Q2(e): back-propagation through time of the LSTM cell, by hand.
+"""UArk Question 2, part 5: back-propagation through time of the LSTM cell, by hand.
 
 Cell (no biases, as in the assignment), row-vector convention, batch first:
     f_t = sigmoid(x_t W_fx^T + h_{t-1} W_fh^T)      forget gate
