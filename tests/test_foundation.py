@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bz2
 import csv
+import gzip
 import json
 import os
 import shutil
@@ -189,8 +190,9 @@ def test_a_corrupt_fashion_mnist_copy_in_data_is_replaced_from_debian(monkeypatc
     monkeypatch.setenv("HW_OFFLINE", "1")
     raw = tmp_path / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in hw._MNIST_FILES:
-        shutil.copy(REPO / "data" / "FashionMNIST" / "raw" / name, raw / name)
+    for name in hw._MNIST_FILES:  # a complete copy, unpacked from the Debian package (not the shared data/)
+        with gzip.open(hw.DEBIAN_FASHION / f"{name}.gz") as src, open(raw / name, "wb") as dst:
+            shutil.copyfileobj(src, dst)
     with open(raw / "t10k-images-idx3-ubyte", "r+b") as f:
         f.truncate(5000)  # an interrupted copy
     data = hw.fashion_mnist(tmp_path)
