@@ -87,7 +87,7 @@ clean: ## remove build/ (keeps .venv and data/)
 FORCE:
 
 .PHONY: ganseeds
-ganseeds: | $(SETUP_STAMP) ## GAN benchmark: plain vs our recipe on seeds 0, 1, 2 at the quick budget -> figures/gan/seeds.json (~26 min on 2 cores; not part of pdf)
+ganseeds: | $(SETUP_STAMP) ## GAN benchmark: plain vs our recipe on seeds 0, 1, 2 at the quick budget -> figures/gan/seeds.json (~11 min on 2 cores when it trains all six; not part of pdf)
 	HW_THREADS=$${HW_THREADS:-1} $(PY) tools/gan_seeds.py --jobs $${JOBS:-2}
 
 .PHONY: binaryablation
@@ -95,5 +95,5 @@ binaryablation: | $(SETUP_STAMP) ## binary addition Part 2: which levers move th
 	$(PY) tools/binary_part2_ablation.py --jobs $${JOBS:-2}
 
 .PHONY: sentiment-ablation
-sentiment-ablation: | $(SETUP_STAMP) ## sentiment recipes, each choice measured -> figures/sentiment/ablation.json (~30 min on one core; not part of pdf)
+sentiment-ablation: | $(SETUP_STAMP) ## sentiment recipes, each choice measured -> figures/sentiment/ablation.json (~22 min on one core; not part of pdf)
 	HW_THREADS=$${HW_THREADS:-1} $(PY) tools/sentiment_ablation.py

@@ -1,46 +1,25 @@
-"""Shared test fixtures: run a notebook copy in the smoke profile in a temp dir."""
+"""Shared test helpers: one thread per test process, the notebooks' library cells, metrics."""
 from __future__ import annotations
 
 import json
 import os
 import re
-import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "notebooks"))
 sys.path.insert(0, str(REPO))
 
-
-def execute_notebook_copy(name: str, tmp_path: Path, profile: str = "smoke", timeout: int = 600):
-    """Copy notebooks/<name> and hwcommon.py into tmp_path/notebooks, execute
-    it there with HW_ROOT=tmp_path (so figures/ and build/ land in the temp dir,
-    never over the committed ones) and return (executed notebook, metrics dict
-    or None, root). The committed notebook is never modified."""
-    nb_dir = tmp_path / "notebooks"
-    nb_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "notebooks" / name, nb_dir / name)
-    shutil.copy(REPO / "notebooks" / "hwcommon.py", nb_dir / "hwcommon.py")
-    env = {"HW_ROOT": str(tmp_path), "HW_DATA_DIR": str(REPO / "data"), "HW_PROFILE": profile,
-           "HW_UNATTENDED": "1", "HW_OFFLINE": "1"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        nb = nbformat.read(nb_dir / name, as_version=4)
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(nb_dir)}}).execute()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return nb
+# `make test` runs two pytest-xdist workers on the cores: each worker, and every notebook or
+# build it starts, computes on one thread. Two threads per process on two cores would make
+# torch's threads wait on each other and double the suite's time.
+os.environ["HW_THREADS"] = "1"
+os.environ["OMP_NUM_THREADS"] = "1"
 
 
 def error_outputs(nb) -> list:
@@ -50,6 +29,14 @@ def error_outputs(nb) -> list:
 
 def read_metrics(root: Path, topic: str) -> dict:
     return json.loads((root / "figures" / topic / "metrics.json").read_text())
+
+
+def committed_metrics(topic: str) -> dict:
+    """figures/<topic>/metrics.json as committed (git HEAD), so that a user's own re-run of a
+    notebook, which rewrites the file, does not fail the checks of the committed run."""
+    proc = subprocess.run(["git", "show", f"HEAD:figures/{topic}/metrics.json"], cwd=REPO,
+                          capture_output=True, text=True)
+    return json.loads(proc.stdout) if proc.returncode == 0 else read_metrics(REPO, topic)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from conftest import REPO, notebook_namespace
+from conftest import committed_metrics as committed_topic_metrics
 
 NOTEBOOK = "binary_addition_rnn.ipynb"
 TOPIC_DIR = REPO / "figures" / "binary_addition"
@@ -423,7 +424,7 @@ def test_markdown_quotes_no_measured_numbers():
 
 
 def committed_metrics() -> dict:
-    return json.loads((TOPIC_DIR / "metrics.json").read_text())
+    return committed_topic_metrics("binary_addition")
 
 
 def test_committed_metrics_keep_their_keys_and_meet_the_targets():

@@ -2,8 +2,9 @@
 
 1. copied alone into an empty folder and executed with `jupyter nbconvert`
    (no hwcommon.py beside it, no data/, no HW_ROOT: it must stand alone);
-2. executed again by tools/run_notebook.py in another folder, same seed:
-   the metrics must be identical apart from timings;
+2. executed again by tools/run_notebook.py with the same seed and that folder
+   as its root, so it finds the first run's caches (the GAN's classifiers):
+   the metrics must be identical apart from timings, caches or not;
 3. a run with HW_SEED=1 is stopped with SIGTERM midway: the runner reports
    the cell and exits non-zero, and the outputs of run 2 stay exactly as they
    were (nothing of the stopped run is published, then or later);
@@ -11,7 +12,8 @@
    outputs replace run 2's as a whole.
 
 Run 2 is also the smoke run whose content each notebook's own test module
-checks: its `check_smoke_run(metrics, root)`, when it defines one.
+checks: its `check_smoke_run(metrics, root)`, when it defines one (root holds
+run 1's `executed.ipynb` and run 2's `executed/<notebook>-seed0.ipynb`).
 """
 from __future__ import annotations
 
@@ -87,9 +89,9 @@ def staged_files(root: Path, topic: str) -> list:
 @pytest.mark.parametrize("stem", sorted(NOTEBOOKS))
 def test_notebook_alone_same_seed_same_numbers_and_stopped_runs_publish_nothing(stem, tmp_path):
     topic = NOTEBOOKS[stem]
-    alone = run_alone(stem, tmp_path / "alone")
+    root = tmp_path / "alone"
+    alone = run_alone(stem, root)
 
-    root = tmp_path / "root"
     first = run_to_end(stem, root, seed=0)
     assert first["seed"] == 0 and first["profile"] == "smoke"
     # where the data was found (data/ or the Debian copy, when another test filled data/ meanwhile)

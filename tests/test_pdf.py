@@ -20,6 +20,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from filelock import FileLock
 
 from conftest import REPO
 
@@ -27,8 +28,6 @@ sys.path.insert(0, str(REPO / "tools"))
 import build_pdf  # noqa: E402
 
 pypdf = pytest.importorskip("pypdf")
-# one shared `make pdf PROFILE=smoke` build: with pytest-xdist, all of this file runs on one worker
-pytestmark = pytest.mark.xdist_group("pdf")
 
 # The cover of the smoke build: theory/student.tex as it is in this checkout.
 STUDENT = build_pdf.read_student(build_pdf.STUDENT_FILE)
@@ -62,14 +61,27 @@ def build(*args, timeout=600) -> str:
     return run([sys.executable, REPO / "tools" / "build_pdf.py", *args], timeout)
 
 
-@pytest.fixture(scope="module")
-def smoke_build(tmp_path_factory):
+@pytest.fixture(scope="session")
+def smoke_build(tmp_path_factory, worker_id):
     """`make pdf PROFILE=smoke` (the README's first command, smoke profile):
     executes the three notebooks, converts them, builds every PDF and zip.
-    Returns (build folder, build log)."""
-    root = tmp_path_factory.mktemp("smoke-pdf")
-    log = run(["make", "pdf", "PROFILE=smoke", f"BUILD={root / 'build'}", f"RUN_ROOT={root}"], timeout=1800)
-    return root / "build", log
+    Returns (build folder, build log). Built once per test session: under
+    pytest-xdist the workers share one build through a lock in the session's
+    temp folder (the first worker to need it builds it, the others wait)."""
+    if worker_id == "master":  # no xdist: this process is the whole session
+        root = tmp_path_factory.mktemp("smoke-pdf")
+        return root / "build", make_smoke_pdf(root)
+    shared = tmp_path_factory.getbasetemp().parent  # this session's folder, above every worker's
+    root, log_file = shared / "smoke-pdf", shared / "smoke-pdf" / "build.log"
+    with FileLock(str(shared / "smoke-pdf.lock")):
+        if not log_file.exists():
+            root.mkdir(exist_ok=True)
+            log_file.write_text(make_smoke_pdf(root))
+    return root / "build", log_file.read_text()
+
+
+def make_smoke_pdf(root: Path) -> str:
+    return run(["make", "pdf", "PROFILE=smoke", f"BUILD={root / 'build'}", f"RUN_ROOT={root}"], timeout=1800)
 
 
 def documents(build_dir: Path) -> list:

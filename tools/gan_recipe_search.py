@@ -48,6 +48,12 @@ def variants(nb: dict) -> dict:
         "lsgan_lr5e-4_ema0.99_decay0.5": R("lsgan_lr5e-4_ema0.99_decay0.5", loss="lsgan", **fast, lr_decay_start=0.5),
         "lsgan_lr5e-4_b0_ema0.99": R("lsgan_lr5e-4_b0_ema0.99", loss="lsgan", lr_g=5e-4, lr_d=5e-4,
                                      betas=(0.0, 0.99), ema_decay=0.99),
+        # beta1 = 0 for D only (G keeps the demo's 0.5): G without momentum wrecked the MNIST GANs of the 2 x 2
+        "lsgan_lr5e-4_d-b0_ema0.99_g-no-dropout": R("lsgan_lr5e-4_d-b0_ema0.99_g-no-dropout", loss="lsgan", **fast,
+                                                    betas=(0.0, 0.99), betas_g=(0.5, 0.999), g_sees_dropout=False),
+        "lsgan_lr5e-4_d-b0.2_ema0.99_g-no-dropout": R("lsgan_lr5e-4_d-b0.2_ema0.99_g-no-dropout", loss="lsgan",
+                                                      **fast, betas=(0.2, 0.999), betas_g=(0.5, 0.999),
+                                                      g_sees_dropout=False),
         "lsgan_noise0.1_lr5e-4_ema0.99": R("lsgan_noise0.1_lr5e-4_ema0.99", loss="lsgan", **fast, instance_noise=0.1),
         "lsgan_lr5e-4_ema0.99_batch64": R("lsgan_lr5e-4_ema0.99_batch64", loss="lsgan", **fast, batch_size=64),
         "noise0.1_lr5e-4_ema0.99": R("noise0.1_lr5e-4_ema0.99", **fast, instance_noise=0.1),

@@ -59,7 +59,7 @@ def measured(recipe: dict, seed: int, budget: dict, threads: int, defaults: dict
         same_budget = all(previous.get(k) == v for k, v in budget.items() if k in ("gan_updates", "n_eval"))
         if row and same_budget and previous["threads"] == threads and previous.get("eval_every") == budget["eval_every"]:
             for key, prefix in (("plain_recipe", "plain"), ("recipe", "ours")):
-                if unnamed(previous[key]) == unnamed(recipe):
+                if unnamed({**defaults, **previous[key]}) == unnamed(recipe):
                     return {"fid": row[f"{prefix}_fid"], "fid_by_epoch": row[f"{prefix}_fid_by_epoch"]}
     return None
 

@@ -74,8 +74,9 @@ def rows(committed: bool = False) -> list:
         if m.get("model_a"):
             out.append((f"Sentiment, Model A (frozen {encoder} + GRU, the homework's model)",
                         f"test accuracy {pct(m['model_a']['test_accuracy'])}", run))
-        if m.get("fine_tuned"):
-            out.append((f"Sentiment, {encoder} fine-tuned (top {m['fine_tuned']['trained_layers']} layers)",
+        if ft := m.get("fine_tuned"):
+            layers = ("all" if ft["trained_layers"] == ft.get("encoder_layers") else "top") + f" {ft['trained_layers']} layers"
+            out.append((f"Sentiment, {encoder} fine-tuned ({layers})",
                         f"test accuracy {pct(m['fine_tuned']['test_accuracy'])}", run))
         out.append(("Sentiment, Model B (transformer from scratch)",
                     f"test accuracy {pct(m['model_b']['test_accuracy'])}", run))
@@ -83,10 +84,23 @@ def rows(committed: bool = False) -> list:
     return out
 
 
+TOPICS = (("binary_addition", "binary addition"), ("gan", "GAN"), ("sentiment", "sentiment"))
+
+
+def wall_times(committed: bool = False) -> str:
+    """One line: how long each committed notebook run took, with its profile and threads."""
+    parts = []
+    for topic, name in TOPICS:
+        if m := load(topic, committed):
+            parts.append(f"{name} {m['wall_seconds']:,.0f} s ({m['profile']}, {m['device']}, "
+                         f"{m.get('threads', '?')} threads)")
+    return "Wall time of each run: " + "; ".join(parts) + "."
+
+
 def table(committed: bool = False) -> str:
     lines = ["| result | numbers | run (profile, device) |", "| --- | --- | --- |"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows(committed)]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\n" + wall_times(committed)
 
 
 def main() -> None:
