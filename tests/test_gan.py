@@ -233,6 +233,15 @@ def test_committed_benchmark_matches_the_notebooks_recipe(nb_code):
     assert ours_runs >= {0, 1, 2}, "the search log holds the chosen recipe on three seeds"
 
 
+def test_mnist_cells_differ_from_our_recipe_in_ds_momentum_only(nb_code):
+    """The 2 x 2 trains FashionMNIST with OURS and MNIST with OURS_MNIST: the same recipe except
+    D's Adam betas, which keep the demo's beta1 = 0.5 on MNIST."""
+    ours, mnist = (__import__("dataclasses").asdict(nb_code[k]) for k in ("OURS", "OURS_MNIST"))
+    assert {k for k in ours if ours[k] != mnist[k]} == {"name", "betas"}
+    assert ours["betas"][0] == 0.0 and mnist["betas"] == (0.5, 0.999) == nb_code["PLAIN"].betas
+    assert nb_code["RECIPE_FOR"] == {"fashion_mnist": nb_code["OURS"], "mnist": nb_code["OURS_MNIST"]}
+
+
 def check_smoke_run(metrics: dict, root) -> None:
     """What a smoke run of the notebook must record (called by tests/test_notebook_runs.py, whose
     second run shares the first run's root: it loads the classifiers the first one cached, and
@@ -285,4 +294,4 @@ def test_committed_run_orders_every_gan_between_floor_and_ceiling():
     assert metrics["fid_ratio_ours_over_plain"] <= 0.5
     assert metrics["cgan_updates"] == metrics["gan_updates"]
     for key in ("fashion_cgan", "mnist_cgan"):
-        assert metrics[key]["label_accuracy"] > 0.5  # asked-for classes, far above chance (0.1)
+        assert metrics[key]["label_accuracy"] >= 0.8  # the asked-for class, most of the time (chance: 0.1)

@@ -54,6 +54,11 @@ def variants(nb: dict) -> dict:
         "lsgan_lr5e-4_d-b0.2_ema0.99_g-no-dropout": R("lsgan_lr5e-4_d-b0.2_ema0.99_g-no-dropout", loss="lsgan",
                                                       **fast, betas=(0.2, 0.999), betas_g=(0.5, 0.999),
                                                       g_sees_dropout=False),
+        # instance noise on top: D without momentum overfits the 4,000 offline MNIST digits of the 2 x 2
+        "lsgan_noise0.1_lr5e-4_d-b0_ema0.99_g-no-dropout": R("lsgan_noise0.1_lr5e-4_d-b0_ema0.99_g-no-dropout",
+                                                             loss="lsgan", **fast, betas=(0.0, 0.99),
+                                                             betas_g=(0.5, 0.999), g_sees_dropout=False,
+                                                             instance_noise=0.1),
         "lsgan_noise0.1_lr5e-4_ema0.99": R("lsgan_noise0.1_lr5e-4_ema0.99", loss="lsgan", **fast, instance_noise=0.1),
         "lsgan_lr5e-4_ema0.99_batch64": R("lsgan_lr5e-4_ema0.99_batch64", loss="lsgan", **fast, batch_size=64),
         "noise0.1_lr5e-4_ema0.99": R("noise0.1_lr5e-4_ema0.99", **fast, instance_noise=0.1),

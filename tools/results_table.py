@@ -59,15 +59,20 @@ def rows(committed: bool = False) -> list:
             out.append((name, f"digit {pct(entry['digit_accuracy'])}, whole sums {pct(entry['sequence_accuracy'])}",
                         run))
     if m := load("gan", committed):
-        run = f"{m['profile']}, {m['device']}, {m['epochs']:g} epochs"
         floor = m.get("fid_real_floor", {})
         for key, name in (("fashion_gan", "FashionMNIST GAN, our recipe"),
                           ("fashion_gan_plain", "FashionMNIST GAN, plain recipe"),
                           ("mnist_cgan", "MNIST conditional GAN (reference)")):
             if m.get(key):
                 dataset = "mnist" if key.startswith("mnist") else "fashion_mnist"
+                # every GAN gets the same updates: 6 passes over FashionMNIST, many more over the offline digits
+                passes = m["cgan_epochs"] if dataset == "mnist" and "cgan_epochs" in m else m["epochs"]
+                images = m.get("n_train", {}).get(dataset)
+                run = (f"{m['profile']}, {m['device']}, {m['gan_updates']:,} updates = {passes:g} passes"
+                       + (f" over {images:,} images" if images else ""))
+                labels = f", label accuracy {pct(m[key]['label_accuracy'])}" if "label_accuracy" in m[key] else ""
                 out.append((name, f"FID {num(m[key]['fid'])} (real-data floor {num(floor.get(dataset))}), "
-                                  f"KID {num(m[key]['kid'], 4)}, IS {num(m[key]['inception_score'])}", run))
+                                  f"KID {num(m[key]['kid'], 4)}, IS {num(m[key]['inception_score'])}{labels}", run))
     if m := load("sentiment", committed):
         run = f"{m['profile']}, {m['device']}, {m['dataset']}"
         encoder = m.get("encoder", "BERT")
