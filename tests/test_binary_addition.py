@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from conftest import REPO, notebook_namespace
-from conftest import committed_metrics as committed_topic_metrics
+from conftest import committed_metrics
 
 NOTEBOOK = "binary_addition_rnn.ipynb"
 TOPIC_DIR = REPO / "figures" / "binary_addition"
@@ -423,12 +423,8 @@ def test_markdown_quotes_no_measured_numbers():
         assert stale not in joined
 
 
-def committed_metrics() -> dict:
-    return committed_topic_metrics("binary_addition")
-
-
 def test_committed_metrics_keep_their_keys_and_meet_the_targets():
-    metrics = committed_metrics()
+    metrics = committed_metrics("binary_addition")
     assert {"train_seconds", "eval_pairs", "part1", "part2_epochs", "part2"} <= set(metrics)
     assert set(metrics["part2"]) >= {"rnn", "gru", "lstm"}
     for entry in metrics["part2"].values():

@@ -7,6 +7,7 @@ import json
 import math
 import sys
 import types
+from dataclasses import asdict
 
 import nbformat
 import numpy as np
@@ -214,7 +215,7 @@ def quick_budget(nb_code) -> dict:
 
 def test_committed_benchmark_matches_the_notebooks_recipe(nb_code):
     seeds = json.loads((REPO / "figures" / "gan" / "seeds.json").read_text())
-    ours = json.loads(json.dumps(__import__("dataclasses").asdict(nb_code["OURS"])))
+    ours = json.loads(json.dumps(asdict(nb_code["OURS"])))
     assert seeds["recipe"] == ours, "figures/gan/seeds.json is stale: re-run `make ganseeds`"
     assert seeds["gan_updates"] == quick_budget(nb_code)["gan_updates"]
     assert seeds["seeds"] == [0, 1, 2]
@@ -227,7 +228,7 @@ def test_committed_benchmark_matches_the_notebooks_recipe(nb_code):
         assert seeds["mean"][key] == pytest.approx(np.mean(values), abs=1e-4)
         assert seeds["spread"][key] == pytest.approx(max(values) - min(values), abs=1e-4)
     search = json.loads((REPO / "figures" / "gan" / "recipe_search.json").read_text())
-    defaults = json.loads(json.dumps(__import__("dataclasses").asdict(nb_code["Recipe"]("default"))))
+    defaults = json.loads(json.dumps(asdict(nb_code["Recipe"]("default"))))
     unnamed = lambda recipe: {k: v for k, v in {**defaults, **recipe}.items() if k != "name"}  # noqa: E731
     ours_runs = {r["seed"] for r in search["runs"] if unnamed(r["recipe"]) == unnamed(ours)}
     assert ours_runs >= {0, 1, 2}, "the search log holds the chosen recipe on three seeds"
@@ -236,7 +237,7 @@ def test_committed_benchmark_matches_the_notebooks_recipe(nb_code):
 def test_mnist_cells_differ_from_our_recipe_in_ds_momentum_only(nb_code):
     """The 2 x 2 trains FashionMNIST with OURS and MNIST with OURS_MNIST: the same recipe except
     D's Adam betas, which keep the demo's beta1 = 0.5 on MNIST."""
-    ours, mnist = (__import__("dataclasses").asdict(nb_code[k]) for k in ("OURS", "OURS_MNIST"))
+    ours, mnist = (asdict(nb_code[k]) for k in ("OURS", "OURS_MNIST"))
     assert {k for k in ours if ours[k] != mnist[k]} == {"name", "betas"}
     assert ours["betas"][0] == 0.0 and mnist["betas"] == (0.5, 0.999) == nb_code["PLAIN"].betas
     assert nb_code["RECIPE_FOR"] == {"fashion_mnist": nb_code["OURS"], "mnist": nb_code["OURS_MNIST"]}

@@ -59,9 +59,10 @@ def main() -> None:
     def examples(layer):
         return {name: [(s, label) for s, (_, label) in zip(states[name][layer], splits[name])] for name in splits}
 
-    def loaders(layer, batch_size, key):
+    def loaders(layer, batch_size, key, by_length=False):
         ex = examples(layer)
-        return (nb["loader"](ex["train"], batch_size, shuffle=True, seed=seed_for(key, "order"), collate=nb["pad_states"]),
+        return (nb["loader"](ex["train"], batch_size, shuffle=True, seed=seed_for(key, "order"), collate=nb["pad_states"],
+                             by_length=by_length),
                 nb["loader"](ex["valid"], 256, collate=nb["pad_states"]),
                 nb["loader"](ex["test"], 256, collate=nb["pad_states"]))
 
@@ -92,11 +93,7 @@ def main() -> None:
     for trained, epochs in settings_ft:
         torch.manual_seed(seed_for("fine_tuned", "init"))
         model = nb["TopLayersClassifier"](encoder, last - trained)
-        ex = examples(last - trained)
-        train_loader = nb["loader"](ex["train"], 32, shuffle=True, seed=seed_for("fine_tuned", "order"),
-                                    collate=nb["pad_states"], by_length=True)
-        valid_loader = nb["loader"](ex["valid"], 256, collate=nb["pad_states"])
-        test_loader = nb["loader"](ex["test"], 256, collate=nb["pad_states"])
+        train_loader, valid_loader, test_loader = loaders(last - trained, 32, "fine_tuned", by_length=True)
         optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.01)
         scheduler = nb["warmup_linear"](optimizer, epochs * len(train_loader))
         started = time.perf_counter()
