@@ -14,6 +14,7 @@ Environment variables (all optional):
     HW_DATA_DIR  where datasets land (default: <root>/data)
     HW_OFFLINE   1 = never try the internet
     HW_THREADS   CPU threads for torch, a positive integer (default: all cores)
+    HW_DEVICE    cpu | cuda (default: cuda when a GPU is present)
     HW_UNATTENDED 1 = progress bars print only their final state (set by the
                  Makefile and the tests, so executed notebooks and PDFs show
                  finished bars, not their first frame)
@@ -191,6 +192,7 @@ class Run:
     device: torch.device
     seed: int
     root: Path
+    device_reason: str = ""
     started: float = field(default_factory=time.perf_counter)
     finished: bool = False
 
@@ -240,6 +242,43 @@ class Run:
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
 
+    # ---- the device policy: batches and models move here, and only here
+    def to_device(self, obj):
+        """obj (a tensor, a module, or a dict/list/tuple of them) on this run's
+        device. The one place where models and batches move; pinned CPU
+        tensors are copied asynchronously."""
+        if isinstance(obj, torch.nn.Module):
+            return obj.to(self.device)
+        if isinstance(obj, torch.Tensor):
+            return obj.to(self.device, non_blocking=obj.is_pinned())
+        if isinstance(obj, dict):
+            return {k: self.to_device(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return type(obj)(self.to_device(v) for v in obj)
+        return obj
+
+    @property
+    def amp_dtype(self):
+        """bfloat16 where the GPU supports it, float16 on older GPUs (a T4),
+        None on the CPU (full precision)."""
+        if self.device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+    def autocast(self):
+        """Mixed precision on a GPU; a no-op on the CPU."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def grad_scaler(self):
+        """A loss scaler, enabled only for float16 (bfloat16 needs none)."""
+        return torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype is torch.float16)
+
+    def loader_options(self) -> dict:
+        """DataLoader keywords for this device: pinned memory on a GPU."""
+        return {"pin_memory": self.device.type == "cuda"}
+
     def kept_file(self, name: str) -> Path | None:
         """A file of figures/<topic>/ that this run does not make but shows (the
         results of a separate benchmark, e.g. `make ganseeds`): copied into the
@@ -268,6 +307,7 @@ class Run:
             "device": self.device.type,
             "seed": self.seed,
             "threads": torch.get_num_threads() if self.device.type == "cpu" else None,
+            **({"device_reason": self.device_reason} if self.device_reason else {}),
             "wall_seconds": round(self.elapsed(), 1),
             **metrics,
         }
@@ -290,6 +330,24 @@ class Run:
         self.finished = True
         print(f"[{self.topic}] profile={self.profile} device={self.device.type} seed={self.seed} "
               f"wall time {self.elapsed():.1f} s; outputs published to figures/{self.topic}/ and build/{self.topic}/")
+
+
+def to_host(obj):
+    """obj with every tensor detached and on the CPU (float32 for reduced
+    precision): the one way a tensor reaches numpy, matplotlib or a file."""
+    if isinstance(obj, torch.Tensor):
+        obj = obj.detach().cpu()
+        return obj.float() if obj.dtype in (torch.float16, torch.bfloat16) else obj
+    if isinstance(obj, dict):
+        return {k: to_host(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_host(v) for v in obj)
+    return obj
+
+
+def to_numpy(tensor) -> np.ndarray:
+    """A tensor (on any device) as a numpy array."""
+    return to_host(tensor).numpy()
 
 
 def _swap_in(staged: Path, published: Path) -> None:
@@ -336,23 +394,44 @@ def _discard_dead_stagings(root: Path, topic: str) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def start(topic: str, profile: str | None = None, seed: int | None = None) -> Run:
-    """Set up a notebook run and print its profile, device and seed."""
+def _pick_device() -> torch.device:
+    """HW_DEVICE (cpu | cuda) when set, else the GPU when there is one."""
+    raw = os.environ.get("HW_DEVICE", "").strip().lower()
+    if not raw:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if raw not in ("cpu", "cuda"):
+        raise ConfigError(f"HW_DEVICE must be cpu or cuda; got {raw!r}")
+    if raw == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("HW_DEVICE=cuda, but torch sees no CUDA GPU")
+    return torch.device(raw)
+
+
+def start(topic: str, profile: str | None = None, seed: int | None = None,
+          device: str | None = None, device_reason: str = "") -> Run:
+    """Set up a notebook run and print its profile, device and seed. `device`
+    ("cpu") pins a notebook to the CPU whatever is present, when the GPU would
+    not help; `device_reason` says why (printed, and saved in metrics.json)."""
     profile = resolve_profile(profile)
     if seed is None:
         seed = _env_int("HW_SEED", 0, 0, SEED_MAX, f"an integer from 0 to {SEED_MAX}")
     elif not 0 <= seed <= SEED_MAX:
         raise ConfigError(f"seed must be an integer from 0 to {SEED_MAX}; got {seed}")
     threads = _env_int("HW_THREADS", 0, 1, 4096, "a positive integer (CPU threads)")
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device is not None and device not in ("cpu", "cuda"):
+        raise ConfigError(f"device must be 'cpu' or 'cuda'; got {device!r}")
+    device = torch.device(device) if device else _pick_device()
+    if device.type == "cuda":
+        torch.set_float32_matmul_precision("high")  # TF32 matmuls on Ampere and newer
+        torch.backends.cudnn.allow_tf32 = True
     if device.type == "cpu":
         # HW_THREADS caps the threads when several jobs share the cores
         torch.set_num_threads(threads or os.cpu_count() or 1)
     seed_everything(seed)
-    run = Run(topic=topic, profile=profile, device=device, seed=seed, root=_default_root())
+    run = Run(topic=topic, profile=profile, device=device, seed=seed, root=_default_root(),
+              device_reason=device_reason)
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"[{topic}] profile={profile} device={device.type} ({name}) seed={seed} "
-          f"torch={torch.__version__}")
+          f"torch={torch.__version__}" + (f"; {device_reason}" if device_reason else ""))
     return run
 
 

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,18 +44,10 @@ def repo() -> Path:
 
 
 def notebook_namespace(name: str, tag: str = "library", extra: dict | None = None) -> dict:
-    """Execute only the code cells of notebooks/<name> tagged `tag` (cell
-    metadata "tags") in a fresh namespace and return it, so tests can call the
-    notebook's own functions (dataset, model, deployment) without running the
-    whole notebook. Tagged cells must be plain Python (no ! or % magics)."""
-    nb = nbformat.read(REPO / "notebooks" / name, as_version=4)
-    namespace: dict = {"__name__": f"notebook_{Path(name).stem}", **(extra or {})}
-    cells = [c for c in nb.cells if c.cell_type == "code" and tag in c.metadata.get("tags", [])]
-    if not cells:
-        raise AssertionError(f"{name} has no code cells tagged {tag!r}")
-    for cell in cells:
-        exec(compile(cell.source, f"{name}:{tag}", "exec", dont_inherit=True), namespace)
-    return namespace
+    """The namespace of notebooks/<name>'s code cells tagged `tag`, run alone
+    (through tools/notebook_code.py, the one loader tests and tools share)."""
+    from tools import notebook_code
+    return notebook_code.load(name, tags=(tag,), **(extra or {}))
 
 
 TIMING = re.compile(r"seconds|wall|elapsed|timing|duration")
