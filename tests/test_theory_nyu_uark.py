@@ -33,6 +33,39 @@ def test_raster_order_puts_vertical_neighbours_a_row_apart(side, length):
 
 # ------------------------------------------------------------ NYU P1(b)
 
+class PixelGRUClassifier(torch.nn.Module):
+    """Reads an image pixel by pixel in raster order; classifies the last hidden state."""
+
+    def __init__(self, channels: int = 1, hidden: int = 8, classes: int = 10):
+        super().__init__()
+        self.gru = torch.nn.GRU(channels, hidden, batch_first=True)
+        self.head = torch.nn.Linear(hidden, classes)
+
+    def forward(self, images):                                 # (batch, channels, height, width)
+        sequence = images.flatten(2).transpose(1, 2)            # (batch, height * width, channels)
+        _, last = self.gru(sequence)
+        return self.head(last[-1])
+
+
+def test_p1b_row_rnn_classifies_any_image_size():
+    # the same RNN weights give one score vector per image whatever its size; a CNN whose
+    # convolutions end in flatten + dense only takes the size it was built for
+    torch.manual_seed(0)
+    rnn = PixelGRUClassifier()
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(),
+                              torch.nn.Flatten(), torch.nn.Linear(4 * 28 * 28, 10))
+    with torch.no_grad():
+        for height, width in [(28, 28), (40, 300), (5, 7)]:
+            images = torch.randn(2, 1, height, width)
+            scores = rnn(images)
+            assert scores.shape == (2, 10) and torch.isfinite(scores).all()
+            if (height, width) == (28, 28):
+                assert cnn(images).shape == (2, 10)
+            else:
+                with pytest.raises(RuntimeError):
+                    cnn(images)
+
+
 @pytest.mark.parametrize("k", [3, 5])
 def test_p1b_stacked_convs_see_1_plus_L_times_k_minus_1(k):
     # L stride-1 k x k convolutions (no pooling): one output sees 1 + L(k - 1) pixels across,
