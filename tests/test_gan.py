@@ -41,7 +41,7 @@ def fashion():
 def small_classifier(nb_code, fashion):
     """A quickly trained classifier on 3,000 real images (its features are what the metrics see)."""
     train = fashion.train_images[:3000]
-    return nb_code["train_classifier"](nb_code["to_device_images"](train, "cpu"), fashion.train_labels[:3000],
+    return nb_code["train_classifier"](nb_code["uint8_to_input"](train), fashion.train_labels[:3000],
                                        updates=60, seed=0)
 
 
@@ -89,7 +89,7 @@ def test_probes_get_clear_errors(nb_code):
 
     # the classifier and the feature module take uint8 28x28 single-channel images, nothing reshaped
     cnn = nb_code["SmallCNN"]()
-    for call in (lambda x: nb_code["predict"](cnn, x), nb_code["ClassifierFeatures"](cnn)):
+    for call in (lambda x: nb_code["predict"](cnn, x), lambda x: nb_code["classifier_features"](cnn, x)):
         for shape in [(2, 784), (2, 3, 28, 28), (2, 32, 32), (2, 28, 28, 1), (0, 28, 28), (28, 28)]:
             with pytest.raises(ValueError, match="28x28 single-channel"):
                 call(torch.zeros(shape, dtype=torch.uint8))
@@ -110,8 +110,44 @@ def test_probes_get_clear_errors(nb_code):
         Recipe("x", loss="wasserstein")
     with pytest.raises(ValueError, match="ema_decay"):
         Recipe("x", ema_decay=1.0)
-    with pytest.raises(ValueError, match="labels and num_classes"):
+    with pytest.raises(ValueError, match="labels, num_classes"):
         nb_code["train_gan"](Recipe("x"), torch.zeros(200, 1, 28, 28), 1, seed=0, num_classes=10)
+
+
+@pytest.mark.parametrize("field, value", [("lr_g", -1), ("lr_d", 0), ("lr_g", float("nan")), ("lr_d", "1e-3"),
+                                          ("betas", (2, 3)), ("betas", (0.5,)), ("betas", [0.5, 0.9]),
+                                          ("betas_g", (0.5, 1.0)), ("batch_size", 1.5), ("batch_size", 0),
+                                          ("batch_size", True), ("ema_warmup", 0), ("ema_decay", 1.0),
+                                          ("ema_decay", -0.1), ("loss", "hinge")])
+def test_recipe_refuses_bad_settings_naming_the_field(nb_code, field, value):
+    with pytest.raises(ValueError, match=f"Recipe {field} must be"):
+        nb_code["Recipe"]("x", **{field: value})
+
+
+def test_train_gan_and_generate_refuse_bad_input(nb_code):
+    Recipe, train_gan, generate = nb_code["Recipe"], nb_code["train_gan"], nb_code["generate"]
+    recipe = Recipe("x", batch_size=16)
+    good = torch.zeros(32, 1, 28, 28)
+    with pytest.raises(TypeError, match="images must be a float tensor"):
+        train_gan(recipe, torch.zeros(32, 1, 28, 28, dtype=torch.uint8), 1, seed=0)
+    with pytest.raises(TypeError, match="images must be a float tensor"):
+        train_gan(recipe, torch.zeros(32, 28, 28), 1, seed=0)
+    nan = good.clone()
+    nan[3, 0, 5, 5] = float("nan")
+    with pytest.raises(ValueError, match="images must be finite and in \\[-1, 1\\]"):
+        train_gan(recipe, nan, 1, seed=0)
+    with pytest.raises(ValueError, match="images must be finite and in \\[-1, 1\\]"):
+        train_gan(recipe, good + 2, 1, seed=0)
+    with pytest.raises(ValueError, match="need at least one batch of 16"):
+        train_gan(recipe, good[:8], 1, seed=0)
+    for updates in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match="updates must be a positive integer"):
+            train_gan(recipe, good, updates, seed=0)
+    G = nb_code["Generator"]()
+    with torch.no_grad():
+        G.net[0].weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="G: the generator's output is not finite"):
+        generate(G, 4)
 
 
 def test_precision_recall_on_a_hand_checked_case(nb_code):
@@ -124,6 +160,40 @@ def test_precision_recall_on_a_hand_checked_case(nb_code):
     real = line([0, 1, 2, 3])
     assert nb_code["precision_recall"](real, line([0.5, 1.4, 10]), k=1) == pytest.approx((2 / 3, 1.0))
     assert nb_code["precision_recall"](real, line([0.5, 1.4]), k=1) == pytest.approx((1.0, 0.75))
+
+
+def test_density_coverage_on_a_hand_checked_case(nb_code):
+    """Real points 0, 1, 2, 3 on a line, k = 1: every real ball has radius 1. The fake at 0.5 lies in
+    the balls of 0 and 1, the fake at 1.4 in those of 1 and 2, the fake at 10 in none: density
+    (2 + 2 + 0) / (1 * 3), coverage 3 of 4 real balls hold a fake."""
+    line = lambda xs: torch.tensor([[x, 0.0] for x in xs])  # noqa: E731
+    assert nb_code["density_coverage"](line([0, 1, 2, 3]), line([0.5, 1.4, 10]), k=1) == pytest.approx((4 / 3, 0.75))
+
+
+def test_density_and_coverage_rank_noise_last_on_fashion_mnist(nb_code, fashion, small_classifier):
+    """Issue 21: on the notebook's data, precision ranks noise images above the real test set (a few
+    real outliers have huge k-NN balls that swallow the tight cluster of noise features); coverage
+    and density do not: real test images high, a briefly trained GAN between, noise near zero."""
+    train = fashion.train_images[:3000]
+    scorer = nb_code["Scorer"](small_classifier, train[:2000], seed=5, kid_subset_size=200, n_pr=1000)
+    gan = nb_code["train_gan"](nb_code["replace"](nb_code["OURS"], batch_size=64),
+                               nb_code["uint8_to_input"](train), 200, seed=0)
+    real = scorer(fashion.test_images[:1000])
+    fake = scorer(nb_code["generate"](gan["G"], 1000, seed=1))
+    noise = scorer(nb_code["noise_images"](1000, seed=2))
+    assert real["coverage"] > 0.8 and noise["coverage"] < 0.05
+    assert real["coverage"] > fake["coverage"] > noise["coverage"]
+    assert real["density"] > 0.8 and real["density"] > fake["density"] > noise["density"]
+
+
+def test_inception_scorer_on_a_tiny_case(nb_code, fashion):
+    """The standard-FID path (Inception-v3 at 299x299): a set against its own reference scores FID ~0,
+    noise scores far above real images, and the counts are recorded."""
+    network = hw.inception_v3_fid(REPO / "data", "cpu")
+    scorer = nb_code["InceptionScorer"](network, fashion.train_images[:6], seed=0, batch_size=6)
+    same, noise = scorer(fashion.train_images[:6]), scorer(nb_code["noise_images"](6, seed=0))
+    assert same["inception_n_images"] == 6 and same["inception_fid"] == pytest.approx(0, abs=1e-2 * noise["inception_fid"])
+    assert noise["inception_fid"] > 10 and noise["inception_kid"] > same["inception_kid"]
 
 
 def test_scores_on_sets_with_known_answers(nb_code, fashion, small_classifier):
@@ -150,44 +220,118 @@ def test_scores_on_sets_with_known_answers(nb_code, fashion, small_classifier):
 def test_generate_and_train_gan_depend_on_their_seed_alone(nb_code):
     Recipe, train_gan, generate = nb_code["Recipe"], nb_code["train_gan"], nb_code["generate"]
     images = torch.rand(300, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    recipe = Recipe("t", lr_g=5e-4, lr_d=5e-4, ema_decay=0.9, batch_size=64)
-    calls = []
-
-    def evaluate(G):  # draws from the global RNG: must not change the training
-        calls.append(1)
-        return torch.rand(1).item()
-
+    recipe = Recipe("t", loss="lsgan", lr_g=5e-4, lr_d=5e-4, ema_decay=0.9, batch_size=64)
     before = torch.random.get_rng_state()
     a = train_gan(recipe, images, 7, seed=3)
     assert torch.equal(torch.random.get_rng_state(), before), "train_gan moved the global RNG"
-    b = train_gan(recipe, images, 7, seed=3, evaluate=evaluate, eval_every=2)
+    b = train_gan(recipe, images, 7, seed=3, checkpoint_every=2)
     c = train_gan(recipe, images, 7, seed=4)
-    assert len(calls) == 2 * 4  # EMA and raw generator at updates 2, 4, 6, 7
-    assert b["history"]["eval_updates"] == [2, 4, 6, 7]
+    assert b["history"]["eval_updates"] == [2, 4, 6, 7] and sorted(b["checkpoints"]) == [2, 4, 6, 7]
     for p, q in zip(a["G"].parameters(), b["G"].parameters()):
         assert torch.equal(p, q)
+    for name, p in b["G"].state_dict().items():  # the last checkpoint is the sampler's final weights
+        assert torch.equal(b["checkpoints"][7][name], p), name
     assert a["history"]["loss_d"] == b["history"]["loss_d"]
     assert a["history"]["loss_d"] != c["history"]["loss_d"]
     assert torch.equal(generate(a["G"], 5, seed=1), generate(b["G"], 5, seed=1))
     assert not torch.equal(generate(a["G"], 5, seed=1), generate(a["G"], 5, seed=2))
 
 
-@pytest.mark.parametrize("changes", [dict(loss="hinge", spectral_norm=True, betas=(0.0, 0.9)),
-                                     dict(loss="lsgan", instance_noise=0.1, d_steps=2),
-                                     dict(r1_gamma=1.0, r1_every=2, lr_decay_start=0.5, real_target=0.9)])
-def test_every_recipe_lever_trains(nb_code, changes):
-    images = torch.rand(200, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    labels = torch.arange(200) % 10
-    r = nb_code["train_gan"](nb_code["Recipe"]("t", batch_size=32, **changes), images, 4, seed=0,
-                             labels=labels, num_classes=10)
-    assert len(r["history"]["loss_d"]) == 4 and all(math.isfinite(v) for v in r["history"]["loss_d"])
-    D = r["D"]
-    spectral = any("parametrizations" in name for name, _ in D.named_parameters())
-    assert spectral == changes.get("spectral_norm", False)
+def test_ema_generator_matches_its_closed_form(nb_code):
+    """After k updates with decays d_t = min(decay, (1 + t) / (warmup + t)), the EMA is
+    prod(d) * theta_0 + sum_t (1 - d_t) prod_{i > t} d_i * theta_t, where theta_t is the raw G
+    after update t + 1 (read from a run without EMA: the EMA does not change the training)."""
+    Recipe, train_gan, seeded = nb_code["Recipe"], nb_code["train_gan"], nb_code["seeded"]
+    images = torch.rand(96, 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    k, decay, warmup = 5, 0.6, 3
+    ema = train_gan(Recipe("e", batch_size=32, lr_g=1e-3, ema_decay=decay, ema_warmup=warmup), images, k, seed=7)
+    raw = train_gan(Recipe("r", batch_size=32, lr_g=1e-3), images, k, seed=7, checkpoint_every=1)
+    with seeded(7):
+        theta = [nb_code["Generator"]().state_dict()]  # the initial weights, drawn first from the seed
+    theta += [raw["checkpoints"][t] for t in range(1, k + 1)]
+    for name, p in ema["G_raw"].state_dict().items():
+        assert torch.equal(p, theta[k][name]), "the EMA changed the training of G"
+    d = [min(decay, (1 + t) / (warmup + t)) for t in range(k)]
+    for name, p in ema["G"].state_dict().items():
+        expected = math.prod(d) * theta[0][name]
+        for t in range(k):
+            expected = expected + (1 - d[t]) * math.prod(d[t + 1:]) * theta[t + 1][name]
+        torch.testing.assert_close(p, expected, rtol=1e-5, atol=1e-6, msg=name)
+        assert not torch.allclose(p, theta[0][name]) and not torch.allclose(p, theta[k][name])
+
+
+def test_losses_on_hand_computed_logits(nb_code):
+    d_loss, g_loss, OURS, PLAIN = nb_code["d_loss"], nb_code["g_loss"], nb_code["OURS"], nb_code["PLAIN"]
+    real, fake = torch.tensor([[2.0], [1.0]]), torch.tensor([[0.5], [0.0]])
+    # LSGAN: D regresses real to 1 and fake to 0: ((1 + 0) / 2 + (0.25 + 0) / 2) / 2
+    assert d_loss(OURS, real, fake).item() == pytest.approx((0.5 + 0.125) / 2)
+    assert g_loss(OURS, fake).item() == pytest.approx((0.25 + 1.0) / 2)  # G pulls D(fake) to 1
+    # BCE: -log sigmoid(real) and -log(1 - sigmoid(fake)), averaged; G's non-saturating -log sigmoid(fake)
+    sp = lambda x: math.log1p(math.exp(x))  # noqa: E731  softplus
+    assert d_loss(PLAIN, real, fake).item() == pytest.approx(((sp(-2) + sp(-1)) / 2 + (sp(0.5) + sp(0)) / 2) / 2)
+    assert g_loss(PLAIN, fake).item() == pytest.approx((sp(-0.5) + sp(0)) / 2)
+
+
+class LabelPainter(nn.Module):
+    """A conditional 'generator' that paints each image with the grey level of its label."""
+    num_classes, noise_dim = 10, 100
+
+    def __init__(self):
+        super().__init__()
+        self.anchor = nn.Parameter(torch.zeros(1))
+
+    def forward(self, noise, labels):
+        return (labels.float() / 9 * 2 - 1).view(-1, 1, 1, 1).expand(len(noise), 1, 28, 28) + self.anchor
+
+
+def test_conditional_generate_keeps_the_label_order(nb_code):
+    labels = torch.tensor([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 0, 0])
+    images = nb_code["generate"](LabelPainter(), len(labels), labels=labels, batch_size=5)  # several chunks
+    assert torch.equal(torch.round(images[:, 0, 0].float() / 255 * 9).long(), labels)
+    assert (images == images[:, :1, :1]).all()
+
+
+class OffHost(torch.Tensor):
+    """A tensor that behaves as if it lived on an accelerator: numpy (and so matplotlib) refuses it,
+    as they refuse a CUDA tensor, until .cpu() brings it to the host."""
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        out = super().__torch_function__(func, types, args, kwargs or {})
+        return out.as_subclass(torch.Tensor) if func is torch.Tensor.cpu and isinstance(out, torch.Tensor) else out
+
+    def numpy(self, *args, **kwargs):
+        raise TypeError("can't convert an off-host tensor to numpy; use .cpu() first")
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("can't convert an off-host tensor to numpy; use .cpu() first")
+
+
+def test_samples_and_plots_reach_the_host_from_a_device(nb_code):
+    """Issue 18, bug 2: train on data that lives off the host (an accelerator stand-in, since this
+    machine has no GPU); the fixed-noise snapshots, the checkpoints, the losses and the plotted grid
+    must all come back as host tensors. Fails if to_uint8 or show_grid skips hw.to_host."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    images = (torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1).as_subclass(OffHost)
+    noise = torch.randn(8, 100).as_subclass(OffHost)
+    with pytest.raises(TypeError, match="off-host"):
+        np.asarray(noise)  # the stand-in refuses numpy as CUDA would
+    recipe = nb_code["replace"](nb_code["OURS"], batch_size=32)
+    r = nb_code["train_gan"](recipe, images, 2, seed=0, checkpoint_every=1, fixed_noise=noise)
+    for snapshot in r["snapshots"].values():
+        assert type(snapshot) is torch.Tensor and snapshot.dtype == torch.uint8
+    assert all(type(v) is torch.Tensor for state in r["checkpoints"].values() for v in state.values())
+    assert all(isinstance(v, float) for v in r["history"]["loss_d"])
+    fig, ax = plt.subplots()
+    nb_code["show_grid"](ax, r["snapshots"][2], "snapshot")
+    nb_code["show_grid"](ax, nb_code["to_uint8"](images[:4]).as_subclass(OffHost), "off-host images")
+    plt.close(fig)
 
 
 def test_classifier_cache_gives_the_trained_weights(nb_code, fashion, tmp_path):
-    images = nb_code["to_device_images"](fashion.train_images[:600], "cpu")
+    images = nb_code["uint8_to_input"](fashion.train_images[:600])
     labels = fashion.train_labels[:600]
     load = nb_code["load_or_train_classifier"]
     trained, how = load(tmp_path, "fashion_mnist", images, labels, updates=5, seed=1)
@@ -205,6 +349,7 @@ def test_classifier_cache_gives_the_trained_weights(nb_code, fashion, tmp_path):
         path.write_bytes(b"corrupt")
     again, how = load(tmp_path, "fashion_mnist", images, labels, updates=5, seed=1)
     assert how.startswith("trained") and torch.equal(again.head[1].weight, trained.head[1].weight)
+    assert "is unreadable" in how and "discarded" in how, how  # the discarded cache says why
 
 
 def quick_budget(nb_code) -> dict:
@@ -214,23 +359,24 @@ def quick_budget(nb_code) -> dict:
 
 
 def test_committed_benchmark_matches_the_notebooks_recipe(nb_code):
-    seeds = json.loads((REPO / "figures" / "gan" / "seeds.json").read_text())
+    sys.path.insert(0, str(REPO / "tools"))
+    from gan_experiment import same_recipe
+    defaults = json.loads(json.dumps(asdict(nb_code["Recipe"]("default"))))
+    seeds = json.loads((REPO / "figures" / "gan_beyond" / "seeds.json").read_text())
     ours = json.loads(json.dumps(asdict(nb_code["OURS"])))
-    assert seeds["recipe"] == ours, "figures/gan/seeds.json is stale: re-run `make ganseeds`"
+    assert same_recipe(seeds["recipe"], ours, defaults), "figures/gan_beyond/seeds.json is stale: re-run `make ganseeds`"
+    assert not same_recipe(seeds["recipe"], json.loads(json.dumps(asdict(nb_code["PLAIN"]))), defaults)
     assert seeds["gan_updates"] == quick_budget(nb_code)["gan_updates"]
     assert seeds["seeds"] == [0, 1, 2]
     rows = [seeds["per_seed"][str(s)] for s in seeds["seeds"]]
     for row in rows:
         assert row["ratio"] == pytest.approx(row["ours_fid"] / row["plain_fid"], abs=1e-4)
-        assert row["ratio"] <= 0.5  # the target, on every seed
     for key in ("plain_fid", "ours_fid", "ratio"):
         values = [row[key] for row in rows]
         assert seeds["mean"][key] == pytest.approx(np.mean(values), abs=1e-4)
         assert seeds["spread"][key] == pytest.approx(max(values) - min(values), abs=1e-4)
-    search = json.loads((REPO / "figures" / "gan" / "recipe_search.json").read_text())
-    defaults = json.loads(json.dumps(asdict(nb_code["Recipe"]("default"))))
-    unnamed = lambda recipe: {k: v for k, v in {**defaults, **recipe}.items() if k != "name"}  # noqa: E731
-    ours_runs = {r["seed"] for r in search["runs"] if unnamed(r["recipe"]) == unnamed(ours)}
+    search = json.loads((REPO / "figures" / "gan_beyond" / "recipe_search.json").read_text())
+    ours_runs = {r["seed"] for r in search["runs"] if same_recipe(r["recipe"], ours, defaults)}
     assert ours_runs >= {0, 1, 2}, "the search log holds the chosen recipe on three seeds"
 
 
@@ -256,12 +402,22 @@ def check_smoke_run(metrics: dict, root) -> None:
               if o.get("output_type") == "stream" and o.get("name") == "stderr"]
     assert stderr == [], f"unexplained warnings: {stderr}"
 
-    assert metrics["profile"] == "smoke" and metrics["inception_fid"] is None  # offline: no Inception weights
+    assert metrics["profile"] == "smoke"
     floor, ceiling = metrics["fid_real_floor"], metrics["fid_noise_ceiling"]
     for key, dataset in [("fashion_gan", "fashion_mnist"), ("fashion_gan_plain", "fashion_mnist"),
                          ("fashion_cgan", "fashion_mnist"), ("mnist_gan", "mnist"), ("mnist_cgan", "mnist")]:
-        assert floor[dataset] < metrics[key]["fid"], key  # (20 updates do not beat noise yet: see the quick-run test)
+        # 20 updates already move every GAN below its noise ceiling, and those of our recipe by a margin
+        # (a broken loss or update would not)
+        margin = 1.0 if key == "fashion_gan_plain" else 0.95
+        assert floor[dataset] < metrics[key]["fid"] < margin * ceiling[dataset], key
         assert metrics[key]["n_images"] == 500
+    for key in ("fashion_gan", "fashion_gan_plain", "fashion_cgan", "mnist_gan", "mnist_cgan"):
+        assert {"density", "coverage", "inception_fid", "inception_kid", "inception_n_images"} <= set(metrics[key]), key
+    for dataset in ("fashion_mnist", "mnist"):  # numbers the smoke run can predict: real images score as real
+        real, noise = metrics["real_floor"][dataset], metrics["noise_ceiling"][dataset]
+        assert real["fid"] < 0.05 * noise["fid"] and real["recall"] > 0.5 > noise["recall"]
+        assert real["coverage"] > 0.5 > 0.05 > noise["coverage"]  # coverage is not fooled by noise
+        assert real["inception_score"] > noise["inception_score"]
     assert metrics["fid_ratio_ours_over_plain"] == pytest.approx(
         metrics["fashion_gan"]["fid"] / metrics["fashion_gan_plain"]["fid"], abs=1e-3)
     for name, c in metrics["comparison_2x2"].items():
@@ -296,3 +452,42 @@ def test_committed_run_orders_every_gan_between_floor_and_ceiling():
     assert metrics["cgan_updates"] == metrics["gan_updates"]
     for key in ("fashion_cgan", "mnist_cgan"):
         assert metrics[key]["label_accuracy"] >= 0.8  # the asked-for class, most of the time (chance: 0.1)
+
+
+def check_smoke_run_beyond(metrics: dict, root) -> None:
+    """What a smoke run of the companion notebook must record (called by tests/test_notebook_runs.py)."""
+    nb = nbformat.read(root / "executed" / "gan_fashion_mnist_beyond-seed0.ipynb", as_version=4)
+    assert error_outputs(nb) == []
+    assert metrics["profile"] == "smoke" and metrics["gan_updates"] == 20
+    assert set(metrics["ema_vs_raw"]) == {"EMA generator (sampled)", "raw generator"}
+    for name, histogram in metrics["class_histogram"].items():
+        assert sum(histogram) == pytest.approx(1, abs=1e-3) and len(histogram) == 10, name
+        assert 1 - 1e-6 <= metrics["effective_classes"][name] <= 10 + 1e-6, name
+    for key in ("fashion_gan", "mnist_cgan"):
+        m = metrics["memorisation"][key]
+        assert m["ratio"] == pytest.approx(m["median_nn_distance_generated"] / m["median_nn_distance_real_test"], abs=2e-3)
+        assert m["ratio"] > 0.5, key  # 20 updates cannot have copied the training images
+    assert not (root / "figures" / "gan").exists() or not (root / "figures" / "gan" / "class_histogram.png").exists(), \
+        "the companion must not write into the graded notebook's figures"
+
+
+def test_graded_notebook_answers_under_the_questions_headings():
+    """Issue 19: (a), (b), (c), then the comparison, each its own heading and in the question's order;
+    the first generated samples appear under (b); no project-internal targets or guesses in the prose;
+    the extensions live in the companion, which declares the benchmark files it shows."""
+    nb = nbformat.read(REPO / "notebooks" / NOTEBOOK, as_version=4)
+    headings = [c.source.splitlines()[0] for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("## ")]
+    items = ["## (a) FashionMNIST instead of MNIST", "## (b) A GAN instead of a conditional GAN",
+             "## (c) Measures of GAN quality", "## Comparison with the MNIST conditional GAN of the class demo"]
+    assert [h for h in headings if h in items] == items
+    position = {h: i for i, c in enumerate(nb.cells) for h in items if c.source.startswith(h)}
+    first_grid = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "r[\"snapshots\"]" in c.source)
+    assert position[items[1]] < first_grid < position[items[2]]
+    prose = " ".join(c.source for c in nb.cells if c.cell_type == "markdown").lower()
+    for phrase in ("target", "we tried", "we expect", "we had no"):
+        assert phrase not in prose, phrase
+    companion = nbformat.read(REPO / "notebooks" / "gan_fashion_mnist_beyond.ipynb", as_version=4)
+    assert companion.cells[2].get("id") == "graded-library"
+    reads = companion.metadata["hw"]["reads"]
+    assert reads and all((REPO / path).is_file() and path.startswith("figures/gan_beyond/") for path in reads)
+    assert 'hw.start("gan_beyond")' in "".join(c.source for c in companion.cells)

@@ -12,7 +12,8 @@
    outputs replace run 2's as a whole.
 
 Run 2 is also the smoke run whose content each notebook's own test module
-checks: its `check_smoke_run(metrics, root)`, when it defines one (root holds
+checks: its `check_smoke_run(metrics, root)` (`check_smoke_run_beyond` for a
+companion), when it defines one (root holds
 run 1's `executed.ipynb` and run 2's `executed/<notebook>-seed0.ipynb`).
 """
 from __future__ import annotations
@@ -33,10 +34,20 @@ import pytest
 from conftest import REPO, without_timings
 
 PY = sys.executable
-NOTEBOOKS = {"binary_addition_rnn": "binary_addition", "gan_fashion_mnist": "gan",
-             "transformer_sentiment": "sentiment"}
+GRADED = {"binary_addition_rnn": "binary_addition", "gan_fashion_mnist": "gan",
+          "transformer_sentiment": "sentiment"}
+# each graded notebook and its companion ("Beyond the homework"), with the topic it writes
+NOTEBOOKS = {**GRADED, **{f"{stem}_beyond": f"{topic}_beyond" for stem, topic in GRADED.items()}}
 TEST_MODULES = {"binary_addition_rnn": "test_binary_addition", "gan_fashion_mnist": "test_gan",
                 "transformer_sentiment": "test_sentiment"}
+
+
+def smoke_check(stem: str):
+    """The notebook's own test module's check of its smoke run: check_smoke_run for a
+    graded notebook, check_smoke_run_beyond for its companion (None when undefined)."""
+    graded = stem.removesuffix("_beyond")
+    name = "check_smoke_run_beyond" if stem != graded else "check_smoke_run"
+    return getattr(importlib.import_module(TEST_MODULES[graded]), name, None)
 
 
 def smoke_env(**extra) -> dict:
@@ -98,7 +109,7 @@ def test_notebook_alone_same_seed_same_numbers_and_stopped_runs_publish_nothing(
     # names a folder, not a number: the same files either way
     numbers = lambda metrics: {k: v for k, v in without_timings(metrics).items() if k not in ("data_source", "source")}  # noqa: E731
     assert numbers(first) == numbers(alone), f"{stem}: two runs with HW_SEED=0 gave different metrics"
-    check = getattr(importlib.import_module(TEST_MODULES[stem]), "check_smoke_run", None)
+    check = smoke_check(stem)
     if check is not None:
         check(first, root)
     published = (root / "figures" / topic, root / "build" / topic)

@@ -1,8 +1,10 @@
 """The PDFs, end to end: `make pdf PROFILE=smoke` from this checkout, built
 once for the whole module into a temp folder (the committed figures/ and
-build/ are not touched), is what every test of the documents reads: contents,
-zips, notebook conversion, the Gradescope layout (page map, headers, table of
-contents), the cover and the DRAFT mark. Inputs that build cannot show (a
+build/ are not touched; a notebook whose committed run matches its inputs is
+shown as committed, any other runs in the smoke profile under that folder),
+is what every test of the documents reads: contents, zips, notebook
+conversion, the Gradescope layout (page map, headers, table of contents, the
+appendix with the companion notebooks), the cover and the DRAFT mark. Inputs that build cannot show (a
 filled-in student file, a broken one, a tagged test notebook) get their own
 small builds: the CS230 section alone, or a three-cell notebook. Last, the
 LaTeX sources' \\checked references."""
@@ -81,7 +83,17 @@ def smoke_build(tmp_path_factory, worker_id):
 
 
 def make_smoke_pdf(root: Path) -> str:
-    return run(["make", "pdf", "PROFILE=smoke", f"BUILD={root / 'build'}", f"RUN_ROOT={root}"], timeout=1800)
+    return run(["make", "pdf", "PROFILE=smoke", f"BUILD={root / 'build'}"], timeout=1800)
+
+
+def shown(build_dir: Path, stem: str) -> Path:
+    """The notebook the PDFs show (committed, or run by this build)."""
+    return build_dir / "notebooks" / f"{stem}.ipynb"
+
+
+# Every notebook the PDFs show: the graded ones and the companions that exist.
+ALL_NOTEBOOKS = [s for stem in build_pdf.NOTEBOOKS
+                 for s in (stem, f"{stem}_beyond") if (REPO / "notebooks" / f"{s}.ipynb").exists()]
 
 
 def documents(build_dir: Path) -> list:
@@ -99,12 +111,16 @@ def test_submission_pdf_has_every_assignment_and_notebook(smoke_build):
     text = squash(pdf_text(build_dir / "submission.pdf"))
     for assignment in build_pdf.ASSIGNMENTS:
         assert squash(assignment.title) in text, assignment.title
-    for stem in build_pdf.NOTEBOOKS:
-        title = notebook_title(build_dir / "notebooks" / "smoke" / f"{stem}.ipynb")
+    for stem in ALL_NOTEBOOKS:
+        title = notebook_title(shown(build_dir, stem))
         assert squash(title) in text, f"notebook title {title!r} missing"
     outline = pypdf.PdfReader(build_dir / "submission.pdf").outline
     bookmarks = [b.title if hasattr(b, "title") else b["/Title"] for b in _flatten(outline)]
-    assert len(bookmarks) >= len(build_pdf.ASSIGNMENTS) + len(build_pdf.NOTEBOOKS)
+    assert len(bookmarks) >= len(build_pdf.ASSIGNMENTS) + len(ALL_NOTEBOOKS)
+    for stem in ALL_NOTEBOOKS:  # the bookmarks name the graded notebooks and the companions
+        assert any(f"({stem}.ipynb)" in b for b in bookmarks), f"no bookmark names {stem}.ipynb: {bookmarks}"
+    if any(s.endswith("_beyond") for s in ALL_NOTEBOOKS):
+        assert "Appendix: Beyond the homework" in bookmarks
 
 
 def _flatten(outline):
@@ -124,12 +140,13 @@ def test_zips_hold_the_pdf_the_executed_notebook_and_a_readme(smoke_build):
         with zipfile.ZipFile(build_dir / f"{a.slug}.zip") as z:
             names = set(z.namelist())
             readme = z.read(f"{a.slug}/README.md").decode()
-            notebooks = {stem: z.read(f"{a.slug}/{stem}.ipynb") for stem in a.notebooks.values()}
+            notebooks = {stem: z.read(f"{a.slug}/{stem}.ipynb") for stem in ALL_NOTEBOOKS
+                         if stem.removesuffix("_beyond") in a.notebooks.values()}
         expected = {f"{a.slug}/{a.slug}.pdf", f"{a.slug}/README.md"} | {f"{a.slug}/{s}.ipynb" for s in notebooks}
         assert names == expected, f"{a.slug}.zip holds {sorted(names)}"
         assert "hwcommon" not in readme, f"{a.slug}: the README still mentions hwcommon"
         for stem, data in notebooks.items():
-            assert data == (build_dir / "notebooks" / "smoke" / f"{stem}.ipynb").read_bytes()  # the executed copy
+            assert data == shown(build_dir, stem).read_bytes()  # the executed copy the PDF shows
             assert f"HW_PROFILE=quick jupyter nbconvert --to notebook --execute {stem}.ipynb" in readme
             assert "pip install torch" in readme and "Colab" in readme
 
@@ -140,8 +157,8 @@ MATH = re.compile(r"\$\$.*?\$\$|\$[^$]*\$", re.S)
 def test_every_notebook_glyph_reaches_the_pdf(smoke_build):
     """Non-ASCII characters of markdown, code and outputs must all be in the
     PDF's text (fonts that lack a glyph drop it silently)."""
-    executed = smoke_build[0] / "notebooks" / "smoke"
-    for stem in build_pdf.NOTEBOOKS:
+    executed = smoke_build[0] / "notebooks"
+    for stem in ALL_NOTEBOOKS:
         nb = nbformat.read(executed / f"{stem}.ipynb", as_version=4)
         pieces = []
         for cell in nb.cells:
@@ -160,9 +177,10 @@ def test_every_notebook_glyph_reaches_the_pdf(smoke_build):
 
 
 def test_unattended_runs_show_finished_progress_bars(smoke_build):
-    executed = smoke_build[0] / "notebooks" / "smoke"
-    for stem in build_pdf.NOTEBOOKS:
+    executed = smoke_build[0] / "notebooks"
+    for stem in ALL_NOTEBOOKS:
         nb = nbformat.read(executed / f"{stem}.ipynb", as_version=4)
+        assert not any("execution" in c.metadata for c in nb.cells), f"{stem}: execution timestamps kept"
         streams = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                           for o in c.get("outputs", []))
         assert "\r" not in streams, f"{stem}: progress frames left in the output"
@@ -200,8 +218,9 @@ def test_each_question_starts_a_page_under_its_own_header(smoke_build):
             assert numbers == list(range(numbers[0], numbers[-1] + 1)), f"{a.slug} {q}: pages {numbers}"
             first_lines = texts[numbers[0] - 1].splitlines()[:3]
             if q in a.notebooks:  # the notebook's own title opens its first page
-                title = notebook_title(build_dir / "notebooks" / "smoke" / f"{a.notebooks[q]}.ipynb")
+                title = notebook_title(shown(build_dir, a.notebooks[q]))
                 assert squash(title)[:30] in squash("\n".join(first_lines)), f"{a.slug} {q}: {first_lines}"
+                assert "Run shown:" in texts[numbers[0] - 1], f"{a.slug} {q}: no run stamp on its first page"
             else:  # the header, then the question's heading
                 assert squash(header(a, q)) == squash(first_lines[0]), f"{a.slug} {q}: {first_lines}"
                 assert first_lines[1].startswith(f"{q}: "), f"{a.slug} {q}: {first_lines}"
@@ -214,18 +233,32 @@ def test_page_map_matches_the_pdf(smoke_build):
     build_dir, log = smoke_build
     for a in build_pdf.ASSIGNMENTS:
         page_map = json.loads((build_dir / f"{a.slug}.pages.json").read_text())
-        assert page_map == pages_by_header(a, page_texts(build_dir / f"{a.slug}.pdf"))
-        for q, numbers in page_map.items():  # and the build log prints the same table
+        texts = page_texts(build_dir / f"{a.slug}.pdf")
+        assert page_map["questions"] == pages_by_header(a, texts)
+        for q, numbers in page_map["questions"].items():  # and the build log prints the same table
             assert re.search(rf"^  {q} +{re.escape(build_pdf.page_ranges(numbers))}$", log, re.M), q
+        # the graded notebook's pages are its question's; a companion's are in the appendix, where
+        # each page carries the appendix header
+        for q, stem in a.notebooks.items():
+            assert page_map["notebooks"][stem] == page_map["questions"][q]
+            companion = page_map["notebooks"].get(f"{stem}_beyond")
+            assert (companion is not None) == (f"{stem}_beyond" in ALL_NOTEBOOKS), a.slug
+            if companion:
+                assert set(companion) <= set(page_map["appendix"])
+                assert squash(notebook_title(shown(build_dir, f"{stem}_beyond")))[:30] in squash(texts[companion[0] - 1])
+                assert "Run shown:" in texts[companion[0] - 1]
+        for number in page_map["appendix"]:
+            assert squash(f"{a.course} — Beyond the homework") in squash(texts[number - 1]), f"{a.slug} page {number}"
 
 
 def test_table_of_contents_gives_each_questions_first_page(smoke_build):
     build_dir, _ = smoke_build
     for a in build_pdf.ASSIGNMENTS:
-        toc = page_texts(build_dir / f"{a.slug}.pdf")[1]
-        assert toc.startswith("Contents")
         page_map = json.loads((build_dir / f"{a.slug}.pages.json").read_text())
-        for q, numbers in page_map.items():
+        first_question = min(numbers[0] for numbers in page_map["questions"].values())
+        toc = "\n".join(page_texts(build_dir / f"{a.slug}.pdf")[1:first_question - 1])
+        assert toc.startswith("Contents")
+        for q, numbers in page_map["questions"].items():
             entry = re.search(rf"^{q}: .*?(\d+)$", toc, re.M)
             assert entry and int(entry.group(1)) == numbers[0], f"{a.slug}: {q} not listed at page {numbers[0]}"
 
@@ -262,7 +295,7 @@ def test_no_written_page_is_half_blank_before_its_question_ends(smoke_build):
     for a in build_pdf.ASSIGNMENTS:
         bottoms = body_bottoms(build_dir / f"{a.slug}.pdf")
         page_map = json.loads((build_dir / f"{a.slug}.pages.json").read_text())
-        for q, numbers in page_map.items():
+        for q, numbers in page_map["questions"].items():
             if q in a.notebooks:
                 continue
             for number in numbers[:-1]:
@@ -274,13 +307,12 @@ def test_no_written_page_is_half_blank_before_its_question_ends(smoke_build):
     assert "Measured." in texts[table_page]
 
 
-def test_cover_says_what_built_it_and_for_whom(smoke_build):
+def test_cover_names_the_student_and_nothing_about_the_build(smoke_build):
+    """No project asides in the PDF (issue 19): the cover holds the title and the student's fields."""
     build_dir, _ = smoke_build
     for a in build_pdf.ASSIGNMENTS:
         cover = squash(page_texts(build_dir / f"{a.slug}.pdf")[0])
-        assert squash("Built by make pdf") in cover
-        detail = "notebooks executed in the smoke profile" if a.notebooks else "written answers only"
-        assert squash(detail) in cover
+        assert "Builtby" not in cover and "profile" not in cover
         assert squash(STUDENT.values["StudentName"]) in cover and squash(STUDENT.values["StudentID"]) in cover
 
 
@@ -333,16 +365,15 @@ def test_filled_student_file_builds_with_latex_specials_and_no_mark(tmp_path):
     cover = squash(texts[0])
     for value in FILLED_STUDENT.values():
         assert squash(value) in cover, value
-    assert squash("Built by python tools/build_pdf.py") in cover  # no --command: the script's own command line
-    assert squash("written answers only") in cover
+    assert "Builtby" not in cover
     assert squash("Stanford CS230 Winter 2020 Midterm — Question 7") in squash("\n".join(texts))
     assert not any("DRAFT" in text for text in texts)
 
 
 def test_make_theory_runs_the_theory_builder(tmp_path):
-    """`make theory` is that builder on every section, with its own name on the cover."""
+    """`make theory` is that builder on every section."""
     recipe = run(["make", "-n", "theory", f"BUILD={tmp_path}"], timeout=60)
-    assert f'tools/build_pdf.py --build {tmp_path} --command "make theory" theory\n' in recipe
+    assert f"tools/build_pdf.py --build {tmp_path} theory\n" in recipe
 
 
 def test_broken_student_field_stops_with_one_line_naming_it(tmp_path):

@@ -2,16 +2,19 @@
 question's model, Part 1's ReLU RNN with two input units and 100 hidden units,
 reading both numbers most significant digit first and then emitting the sum.
 
-    make binaryablation                       # every run below -> figures/binary_addition/part2_ablation.json
+    make binaryablation                       # every run below -> figures/binary_addition_beyond/part2_ablation.json
     .venv/bin/python tools/binary_part2_ablation.py --jobs 2 --only plain shift
 
-Every run trains the notebook's own DelayedAdder with the notebook's own train()
-and BinaryAdditionDataset (the notebook's cells tagged "library" are executed
-here), at one torch thread per run, and scores it on fresh pairs the way the
-notebook does. Three levers that the notebook's recipe does not use are built here
-on top of its classes: a curriculum over operand length, an auxiliary target for
-the reading phase and layer normalisation inside the cell. The notebook prints the
-table from the JSON file; rerun this after changing the notebook's Part 2 code.
+Every run trains the question's model with the homework notebook's own train()
+and BinaryAdditionDataset (binary_addition_rnn.ipynb's cells tagged "library",
+then those of its companion binary_addition_rnn_beyond.ipynb, whose
+ExtendedAdder gives the other starting points of the recurrent weights; both
+through tools/notebook_code.py), at one torch thread per run, and scores it on
+fresh pairs the way the notebooks do. Three levers that the recipe does not use
+are built here on top of those classes: a curriculum over operand length, an
+auxiliary target for the reading phase and layer normalisation inside the cell.
+The companion prints the table from the JSON file; rerun this after changing the
+Part 2 code.
 """
 from __future__ import annotations
 
@@ -25,11 +28,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-NOTEBOOK = REPO / "notebooks" / "binary_addition_rnn.ipynb"
-OUT = REPO / "figures" / "binary_addition" / "part2_ablation.json"
+OUT = REPO / "figures" / "binary_addition_beyond" / "part2_ablation.json"
 SHORT_EPOCHS, FULL_EPOCHS = 20, 100  # epochs of 100 iterations x 128 pairs; 100 is the question's budget
 EVAL_PAIRS = 10_000
 sys.path.insert(0, str(REPO / "notebooks"))  # hwcommon, which the notebook's cells import
+sys.path.insert(0, str(REPO))
 
 # name: (what changes, options). Options not given are the plain run's: PyTorch's
 # initialisation, the notebook's peak learning rate for the RNN (1e-3) with its
@@ -56,14 +59,25 @@ FULL_BUDGET = ("plain", "shift")  # also trained for the question's 100 epochs (
 
 
 def load_notebook() -> dict:
-    """Execute the notebook's cells tagged "library" (as tests/conftest.py does)."""
-    import nbformat
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    namespace: dict = {"__name__": "binary_addition_rnn"}
-    for cell in nb.cells:
-        if cell.cell_type == "code" and "library" in cell.metadata.get("tags", []):
-            exec(compile(cell.source, f"{NOTEBOOK.name}:library", "exec", dont_inherit=True), namespace)
-    return namespace
+    """The library cells of the homework notebook, then those of its companion on top (as the
+    companion runs them: after its copy of the homework's cells)."""
+    from tools import notebook_code
+    graded = notebook_code.load("binary_addition_rnn")
+    return notebook_code.load("binary_addition_rnn_beyond",
+                              **{name: value for name, value in graded.items() if not name.startswith("__")})
+
+
+def schedule_factory(name: str, learning_rate: float):
+    """The learning-rate schedule of a lever, as train() takes it (None: its cosine decay)."""
+    import torch
+    if name == "constant":
+        return lambda optimizer, steps, eta_min: torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    if name == "one-cycle":
+        return lambda optimizer, steps, eta_min: torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=learning_rate, total_steps=steps)
+    if name != "cosine":
+        raise ValueError(f"schedule must be 'cosine', 'constant' or 'one-cycle', got {name!r}")
+    return None
 
 
 def build(nb: dict, options: dict, seed: int):
@@ -81,7 +95,7 @@ def build(nb: dict, options: dict, seed: int):
     elif options.get("aux"):
         model = AuxiliaryTargetAdder(nb, init)
     else:
-        model = nb["DelayedAdder"]("rnn", 100, recurrent_init=init)
+        model = nb["ExtendedAdder"]("rnn", 100, recurrent_init=init)
     dataset_class = CurriculumDataset(nb) if options.get("curriculum") else nb["BinaryAdditionDataset"]
     dataset = dataset_class(size=nb["ITERATIONS_PER_EPOCH"] * nb["BATCH_SIZE"], order="msb",
                             seed=hw.derive_seed(seed, "ablation", "data"))
@@ -121,12 +135,12 @@ def AuxiliaryTargetAdder(nb, init):
     import torch
     from torch import nn
 
-    class Aux(nb["DelayedAdder"]):
+    class Aux(nb["ExtendedAdder"]):
         def __init__(self):
             super().__init__("rnn", 100, recurrent_init=init)
             self.read_head = nn.Linear(100, 1)
 
-        def forward(self, inputs, targets=None):
+        def forward(self, inputs):
             outputs, _ = self.rnn(torch.cat([inputs, torch.zeros_like(inputs)], dim=1))
             frame = inputs.shape[1]
             emit = self.readout(outputs[:, frame:]).squeeze(-1)
@@ -159,7 +173,7 @@ def LayerNormAdder(nb, init):
                 states.append(state)
             return torch.stack(states, dim=1), state
 
-    class Normed(nb["DelayedAdder"]):
+    class Normed(nb["ExtendedAdder"]):
         def __init__(self):
             super().__init__("rnn", 100, recurrent_init=init)
             cell = LayerNormRNN()
@@ -181,15 +195,17 @@ def one_run(name: str, seed: int, epochs: int) -> dict:
     model, loader = build(nb, options, seed)
     if options.get("curriculum"):
         loader.dataset.ramp_epochs = epochs // 2
-    train_options = {k: options[k] for k in ("schedule", "clip") if k in options}
+    learning_rate = options.get("learning_rate", nb["PART2_LEARNING_RATE"])
+    train_options = {"schedule": schedule_factory(options.get("schedule", "cosine"), learning_rate)}
+    if "clip" in options:
+        train_options["clip"] = options["clip"]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        learning_rate = options.get("learning_rate", nb["PART2_LEARNING_RATES"]["rnn"])
         history = nb["train"](model, loader, epochs, learning_rate, Path(folder) / "best.pt",
                               desc=f"{name} seed {seed}", **train_options)
         checkpoint = torch.load(Path(folder) / "best.pt", weights_only=True)
     seconds = time.perf_counter() - started
-    if not options.get("curriculum"):  # the notebook's choice: the epoch with the lowest mean loss
+    if not options.get("curriculum"):  # the homework's choice: the epoch with the lowest mean loss
         model.load_state_dict(checkpoint["state_dict"])
     # (under a curriculum the short operands of the early epochs give the lowest losses, so the
     # lowest-loss epoch is not the best model: the final one is scored instead)

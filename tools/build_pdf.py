@@ -1,8 +1,8 @@
 """Build the PDFs and zips of the bundle.
 
     python tools/build_pdf.py theory                 -> build/theory.pdf
-    python tools/build_pdf.py notebook build/notebooks/quick/X.ipynb build/notebooks/quick/X.pdf
-    python tools/build_pdf.py documents --notebooks build/notebooks/quick --profile quick
+    python tools/build_pdf.py notebook build/notebooks/X.ipynb build/notebooks/X.pdf
+    python tools/build_pdf.py documents --notebooks build/notebooks
         -> build/submission.pdf, build/<assignment>.pdf, .zip and .pages.json
     (add --student FILE before the subcommand for another cover than theory/student.tex)
 
@@ -16,22 +16,42 @@ Gradescope layout: every top-level question, and every notebook (each answers
 one question), starts on a new page, and each of its pages carries
 "<course> --- <question>" in its header (\\hwquestion in theory/preamble.tex).
 LaTeX writes the question of every page it ships out to <job>.qpages; from it
-the build writes build/<assignment>.pages.json ({"Question 1": [3, 4], ...})
-and prints the question -> pages table at the end of its log.
+the build writes build/<assignment>.pages.json ({"questions": {"Question 1":
+[3, 4], ...}, "notebooks": {...}, "appendix": [...]}) and prints the table at
+the end of its log.
 
-Outputs are written to a temp file and renamed, so an interrupted build never
-leaves a half-written PDF.
+Per assignment: the theory, the graded notebook (the question it answers),
+then an appendix "Beyond the homework": the companion notebook
+notebooks/<stem>_beyond.ipynb when there is one, and the table of the
+theory's checks by code (\\hwprintchecks). The page map
+build/<assignment>.pages.json gives the pages of each question, of each
+notebook (graded and companion) and of the appendix. Each notebook's first
+page says which run it shows (metadata.hw_run: profile, device, date, commit).
+
+Builds recover by themselves: each LaTeX document is compiled in a fresh
+folder seeded with the last successful build's state and swapped in only on
+success, so a failed or interrupted run never blocks the next. The upload set
+(submission.pdf, the per-assignment PDFs, zips and page maps) is written into
+a new folder build/.sets/<id>/ and switched in at once (build/upload is a
+link to it; build/submission.pdf and the others link into build/upload/), so
+it appears together or not at all. Every failure, Ctrl-C and SIGTERM
+included, ends in one `FAILED:` line naming the step and the file.
 """
 from __future__ import annotations
 
 import argparse
+import errno
+import functools
 import json
 import os
 import re
-import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
+import unicodedata
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,6 +59,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from atomic import atomic_output  # noqa: E402
+import run_record  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 THEORY = REPO / "theory"
@@ -100,16 +121,64 @@ def course_of_section(stem: str) -> str:
     return "NYU Deep Learning Fall 2023 and Fall 2022 HW3" if stem == SECTIONS["nyu"] else " / ".join(courses)
 
 
+# ------------------------------------------------------- failures, one line
+
+class Failure(Exception):
+    """A step that failed: reported as one FAILED line (details before it)."""
+
+    def __init__(self, step: str, detail: str = "", code: int = 1):
+        super().__init__(step)
+        self.step, self.detail, self.code = step, detail, code
+
+
+class Stopped(Exception):
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+STEP = {"now": "starting"}  # the step running, for the FAILED line of an interruption
+CHILDREN: set = set()  # LaTeX processes running (killed on Ctrl-C / SIGTERM)
+CHILDREN_LOCK = threading.Lock()
+STOPPING = threading.Event()
+
+
+def step(text: str) -> None:
+    STEP["now"] = text
+
+
+def free_mb(path: Path) -> float | None:
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize / 2**20
+
+
+def disk_note(folder: Path, text: str = "") -> str:
+    free = free_mb(folder)
+    full = (free is not None and free < 5) or re.search(r"No space left|I can't write on file|Disk quota|File too large",
+                                                        text)
+    return f" (the disk is full: {free:.1f} MB free in {folder}; free some space and run it again)" if full else ""
+
+
 def atomic_copy(src: Path, dst: Path) -> None:
     with atomic_output(dst) as tmp:
         shutil.copyfile(src, tmp)
 
 
 def latex_escape(text: str) -> str:
-    """Plain text -> LaTeX: escape the specials a name, an e-mail or a command
-    line may hold; leave what is already escaped (\\&) and commands alone."""
-    text = re.sub(r"(?<!\\)([_&%#$])", r"\\\1", text)
-    return re.sub(r"(?<!\\)\^", r"\\^{}", text)
+    """Plain text -> LaTeX: every character printed as written."""
+    return "".join(LATEX_SPECIALS.get(ch, ch) for ch in text)
+
+
+LATEX_SPECIALS = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                  "^": r"\textasciicircum{}", "#": r"\#", "$": r"\$", "%": r"\%", "&": r"\&", "_": r"\_",
+                  # TeX ligatures (-- ---, `` '', ?` !`) would change what the student wrote
+                  "-": "{-}", "`": "{`}", "'": "{'}", "<": "{<}", ">": "{>}"}
 
 
 # ------------------------------------------------------------ student file
@@ -123,13 +192,84 @@ STUDENT_FIELDS = {
     "ToolsUsed": ("tools used", "state here which ones"),
 }
 
+# The cover sets the student's fields in this font (Latin, Greek, Cyrillic);
+# a character it lacks is set in the first installed font that has it
+# (Noto for CJK, Arabic, Devanagari and the rest: tools/setup_system.sh).
+COVER_FONTS = ("Noto Serif", "DejaVu Serif", "DejaVu Sans")
+RTL_SCRIPTS = ("ARABIC", "HEBREW", "SYRIAC", "THAANA", "NKO")
+FONTSPEC_SCRIPTS = {"ARABIC": "Arabic", "HEBREW": "Hebrew", "DEVANAGARI": "Devanagari", "BENGALI": "Bengali",
+                    "GURMUKHI": "Gurmukhi", "GUJARATI": "Gujarati", "TAMIL": "Tamil", "TELUGU": "Telugu",
+                    "KANNADA": "Kannada", "MALAYALAM": "Malayalam", "THAI": "Thai", "CJK": "CJK",
+                    "HIRAGANA": "CJK", "KATAKANA": "CJK", "HANGUL": "Hangul", "ARMENIAN": "Armenian",
+                    "GEORGIAN": "Georgian", "ETHIOPIC": "Ethiopic", "SINHALA": "Sinhala", "KHMER": "Khmer"}
+FONT_FIX = "Debian/Ubuntu: apt-get install fonts-noto-core fonts-noto-cjk (tools/setup_system.sh does it)"
+
+
+def _fc_families(pattern: str) -> list:
+    try:
+        out = subprocess.run(["fc-list", "--format", "%{family[0]}|%{style[0]}\n", pattern],
+                             capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return sorted({line.split("|")[0] for line in out.splitlines()
+                   if "|" in line and re.search(r"Regular|Book|Roman", line.split("|")[1])})
+
+
+@functools.cache
+def cover_font() -> str | None:
+    return next((f for f in COVER_FONTS if f in _fc_families(f":family={f}")), None)
+
+
+@functools.cache
+def _charset(family: str) -> list:
+    """(low, high) code point ranges of an installed font's regular face."""
+    out = subprocess.run(["fc-list", "--format", "%{charset}\n", f"{family}:style=Regular"],
+                         capture_output=True, text=True).stdout.split("\n")[0]
+    if not out:
+        out = subprocess.run(["fc-list", "--format", "%{charset}\n", f"{family}"],
+                             capture_output=True, text=True).stdout.split("\n")[0]
+    ranges = []
+    for part in out.split():
+        low, _, high = part.partition("-")
+        ranges.append((int(low, 16), int(high or low, 16)))
+    return ranges
+
+
+def _has(family: str, ch: str) -> bool:
+    return any(low <= ord(ch) <= high for low, high in _charset(family))
+
+
+def _font_rank(family: str) -> tuple:
+    order = ("Noto Serif CJK SC", "Noto Sans CJK SC", "Noto Serif CJK", "Noto Sans CJK", "Noto Serif ", "Noto Naskh Arabic",
+             "Noto Sans ", "Noto ", "DejaVu")
+    return (next((i for i, prefix in enumerate(order) if family.startswith(prefix)), len(order)), family)
+
+
+@functools.cache
+def font_for(ch: str) -> str | None:
+    """The family the cover uses for character ch (None: no installed font has it)."""
+    main = cover_font()
+    if main and _has(main, ch):
+        return main
+    candidates = [f for f in _fc_families(f":charset={ord(ch):x}") if "Emoji" not in f and "Color" not in f]
+    return min(candidates, key=_font_rank) if candidates else None
+
+
+def script_of(ch: str) -> str:
+    name = unicodedata.name(ch, "")
+    return name.split()[0] if name else ""
+
 
 @dataclass
 class Student:
     values: dict  # macro -> its text as written (plain text, whitespace collapsed)
-    definitions: str  # LaTeX \newcommand lines, values escaped
+    definitions: str  # LaTeX: the fonts and \newcommand lines, values escaped
     unfilled: list  # macros that still hold their placeholder
     path: Path
+
+
+def student_where(path: Path) -> str:
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
 def _braced_value(text: str, start: int, name: str, path: Path) -> str:
@@ -142,34 +282,113 @@ def _braced_value(text: str, start: int, name: str, path: Path) -> str:
             depth -= 1
             if depth == 0:
                 return text[start + 1:i]
-    raise SystemExit(f"{path}: \\{name}: unbalanced braces in its value")
+    raise SystemExit(f"FAILED: cover: {student_where(path)}: \\{name}: unbalanced braces in its value "
+                     "(braces must pair; every character is printed as written)")
+
+
+def cover_field(name: str, value: str, path: Path, fonts: dict) -> str:
+    """One field as LaTeX: specials escaped, each run of characters in a font
+    that has them (right-to-left scripts set right to left), line breaks
+    allowed inside long words (an e-mail) and between CJK characters. A
+    character no installed font has stops the build, naming the field."""
+    out, run_font, run = [], None, []
+
+    def flush():
+        if not run:
+            return
+        text = "".join(run)
+        if run_font is None:
+            out.append(text)
+        else:
+            key = fonts.setdefault(run_font, "\\hwcoverfont" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[len(fonts)])
+            out.append("{" + key + " " + text + "}")
+        run.clear()
+
+    words = value.split(" ")
+    for w, word in enumerate(words):
+        long_word = len(word) > 18
+        for i, ch in enumerate(word):
+            if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") and ch not in "\u200d\u200c":
+                raise SystemExit(f"FAILED: cover: {student_where(path)}: \\{name}: character U+{ord(ch):04X} "
+                                 f"cannot be printed (a control, private-use or unassigned code point): remove it")
+            family = font_for(ch) if ord(ch) > 127 or cover_font() else None
+            if family is None and (ord(ch) > 127 or cover_font()):
+                raise SystemExit(f"FAILED: cover: {student_where(path)}: \\{name}: no installed font has "
+                                 f"{ch!r} (U+{ord(ch):04X}, {unicodedata.name(ch, 'unnamed')}); {FONT_FIX}")
+            if family != run_font:
+                flush()
+                run_font = family
+            script = script_of(ch)
+            if family is not None and family != cover_font() and script in FONTSPEC_SCRIPTS:
+                FONT_OPTIONS.setdefault(family, f"Script={FONTSPEC_SCRIPTS[script]}")
+            piece = LATEX_SPECIALS.get(ch, ch)
+            if script in RTL_SCRIPTS:
+                piece = "\\beginR " + piece + "\\endR "
+            run.append(piece)
+            cjk = script in ("CJK", "HIRAGANA", "KATAKANA", "HANGUL")
+            if (long_word or cjk) and i < len(word) - 1:
+                run.append("\\hspace{0pt}")  # a line may break here
+        if w < len(words) - 1:
+            run.append(" ")
+    flush()
+    latex = "".join(out)
+    # one right-to-left segment per run of right-to-left words (the spaces between them inside it)
+    return latex.replace("\\endR  \\beginR ", " ").replace("\\endR \\beginR ", "")
+
+
+FONT_OPTIONS: dict = {}  # family -> fontspec options (the script of the characters set in it)
 
 
 def read_student(path: Path) -> Student:
     """Read the cover fields as plain text (comment lines skipped), escape
     them, and note which still hold their placeholder."""
     if not path.exists():
-        raise SystemExit(f"{path}: no such student file")
-    text = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("%"))
+        raise SystemExit(f"FAILED: cover: {path}: no such student file")
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise SystemExit(f"FAILED: cover: {student_where(path)} is not UTF-8 text ({err.reason} at byte "
+                         f"{err.start}): save it as UTF-8") from None
+    text = "\n".join(line for line in raw.splitlines() if not line.lstrip().startswith("%"))
     values = {}
     for match in re.finditer(r"\\(?:re)?newcommand\s*\{\\(\w+)\}\s*(?=\{)", text):
         name = match.group(1)
         values[name] = " ".join(_braced_value(text, match.end(), name, path).split())
-    definitions, unfilled = [], []
+    definitions, unfilled, fonts = [], [], {}
+    main = cover_font()
+    if main:
+        fonts[main] = "\\hwcoverfontmain"
     for name, (_, placeholder) in STUDENT_FIELDS.items():
         if name not in values:
-            raise SystemExit(f"{path}: \\{name} is missing (write \\newcommand{{\\{name}}}{{...}})")
+            raise SystemExit(f"FAILED: cover: {student_where(path)}: \\{name} is missing "
+                             f"(write \\newcommand{{\\{name}}}{{...}})")
         value = values[name]
         if not value or placeholder in value:
             unfilled.append(name)
-        definitions.append(f"\\newcommand{{\\{name}}}{{{latex_escape(value)}}}")
-    return Student({name: values[name] for name in STUDENT_FIELDS}, "\n".join(definitions), unfilled, path)
+        body = cover_field(name, value, path, fonts).replace("{\\hwcoverfontmain ", "{")
+        font = "\\hwcoverfontmain" if main else ""
+        definitions.append(f"\\newcommand{{\\{name}}}{{{{{font}\\hyphenpenalty=10000\\exhyphenpenalty=10000 "
+                           f"{body}}}}}")
+    uses_rtl = any(script_of(ch) in RTL_SCRIPTS for v in values.values() for ch in v)
+    font_lines = [f"\\newfontfamily{key}{{{family}}}[{FONT_OPTIONS.get(family, '')}]" for family, key in fonts.items()]
+    preamble = "\n".join(font_lines + (["\\TeXXeTstate=1"] if uses_rtl else []))
+    return Student({name: values[name] for name in STUDENT_FIELDS}, preamble + "\n" + "\n".join(definitions),
+                   unfilled, path)
 
 
 def draft_message(student: Student) -> str:
-    where = student.path.relative_to(REPO) if student.path.is_relative_to(REPO) else student.path
     fields = ", ".join(STUDENT_FIELDS[name][0] for name in student.unfilled)
-    return f"DRAFT: fill in {where} ({fields}), then rebuild"
+    return f"DRAFT: fill in {student_where(student.path)} ({fields}), then rebuild"
+
+
+def check_cover_glyphs(student: Student, log: str, name: str) -> None:
+    """A character of a field that LaTeX still could not set stops the build."""
+    missing = re.findall(r"Missing character: There is no (.) \(U\+([0-9A-F]+)\) in font ([^!\n]*)", log)
+    for ch, code, font in missing:
+        for field_name, value in student.values.items():
+            if ch in value:
+                raise Failure(f"cover: {student_where(student.path)}: \\{field_name}: {ch!r} (U+{code}) has no "
+                              f"glyph in font {font.strip()} ({name}.log); {FONT_FIX}")
 
 
 # ----------------------------------------------------------- notebook -> PDF
@@ -177,13 +396,23 @@ def draft_message(student: Student) -> str:
 BADGE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\(([^)]*)\)")
 WIDGET = "application/vnd.jupyter.widget-view+json"
 REMOVE_TAG = "remove_cell"  # cells the notebook needs to run but a grader need not read
+RUN_STAMP = "Run shown"
+
+
+def run_stamp(nb) -> str:
+    record = run_record.record_of(nb)
+    if record is None:
+        return f"*{RUN_STAMP}: no run record in this notebook (executed outside `make`).*"
+    return f"*{RUN_STAMP}: {run_record.describe(record)}.*"
 
 
 def prepare_notebook(nb) -> None:
     """What a reader of the PDF needs, not the live notebook: the Colab badge as
-    a link (a remote SVG cannot be embedded), no widget outputs, a title."""
-    title = None
-    for cell in nb.cells:
+    a link (a remote SVG cannot be embedded), no widget outputs, a title, and
+    under the title which run the outputs come from."""
+    import nbformat
+    title, title_index = None, None
+    for index, cell in enumerate(nb.cells):
         if REMOVE_TAG in cell.get("metadata", {}).get("tags", []):
             continue
         if cell.cell_type == "markdown":
@@ -191,8 +420,11 @@ def prepare_notebook(nb) -> None:
             if title is None:
                 match = re.search(r"^#\s+(.+)$", cell.source, flags=re.M)
                 title = match.group(1).strip() if match else None
+                title_index = index if match else None
         elif cell.cell_type == "code":
             cell.outputs = [o for o in cell.get("outputs", []) if WIDGET not in o.get("data", {})]
+    stamp = nbformat.v4.new_markdown_cell(run_stamp(nb))
+    nb.cells.insert(0 if title_index is None else title_index + 1, stamp)
     nb.metadata["title"] = title or "Notebook"
 
 
@@ -201,6 +433,7 @@ def notebook_pdf(source: Path, target: Path) -> None:
     from nbconvert import PDFExporter
     from traitlets.config import Config
 
+    step(f"converting {source} to PDF")
     nb = nbformat.read(source, as_version=4)
     prepare_notebook(nb)
     config = Config()
@@ -212,24 +445,40 @@ def notebook_pdf(source: Path, target: Path) -> None:
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": source.stem, "path": str(source.parent)}})
     except Exception as err:  # nbconvert's LatexFailed carries the whole log
         log = str(err)
-        print(f"FAILED: converting {source} to PDF\n{log[-3000:]}", file=sys.stderr)
-        raise SystemExit(1) from None
+        raise Failure(f"converting {source} to PDF (nbconvert + xelatex){disk_note(target.parent, log)}",
+                      log[-3000:]) from None
     with atomic_output(target) as tmp:
         Path(tmp).write_bytes(body)
     print(f"notebook PDF: {target}")
 
 
+def notebook_title(path: Path) -> str:
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return path.stem
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            text = "".join(cell.get("source", ""))
+            match = re.search(r"^#\s+(.+)$", text, flags=re.M)
+            if match:
+                return re.sub(r"[*_`]", "", match.group(1)).strip()
+    return path.stem
+
+
+def companions(a: Assignment, notebooks_dir: Path) -> list:
+    """The companion notebooks of an assignment's graded notebooks that exist."""
+    return [f"{stem}_beyond" for stem in a.notebooks.values()
+            if (REPO / "notebooks" / f"{stem}_beyond.ipynb").is_file()
+            or (notebooks_dir / f"{stem}_beyond.pdf").is_file()]
+
+
 # ------------------------------------------------------------ LaTeX drivers
 
-@dataclass
-class BuildInfo:
-    command: str  # what the cover says built it, e.g. "make pdf"
-    detail: str  # e.g. "notebooks executed in the quick profile"
-    student: Student
+APPENDIX = "Beyond the homework"
 
 
-def _cover(title: str, info: BuildInfo, has_notebooks: bool) -> str:
-    detail = info.detail if has_notebooks else "written answers only, no notebooks"
+def _cover(title: str) -> str:
     return rf"""
 \begin{{titlepage}}
 \centering
@@ -238,14 +487,17 @@ def _cover(title: str, info: BuildInfo, has_notebooks: bool) -> str:
 \vspace{{1.5cm}}
 {{\large \StudentName\par}}
 \vspace{{0.3cm}}
-\StudentID\quad\texttt{{\StudentEmail}}\par
+\begin{{minipage}}{{0.9\textwidth}}\centering
+\StudentID\par\smallskip
+\StudentEmail\par
+\end{{minipage}}
 \vspace{{1.5cm}}
-\begin{{minipage}}{{0.8\textwidth}}\small
+
+\begin{{minipage}}{{0.8\textwidth}}\small\raggedright
 \textbf{{Collaborators:}} \Collaborators\par\medskip
 \textbf{{Tools used:}} \ToolsUsed
 \end{{minipage}}
 \vfill
-{{\small\raggedright Built by \texttt{{{latex_escape(info.command)}}} on \today; {latex_escape(detail)}.\par}}
 \end{{titlepage}}
 \setcounter{{page}}{{2}}% page numbers are PDF page indices, the numbers Gradescope shows
 \tableofcontents
@@ -253,16 +505,38 @@ def _cover(title: str, info: BuildInfo, has_notebooks: bool) -> str:
 """
 
 
+def _include_notebook(stem: str, pdf_dir: Path, toc: str, level: str = "subsection", extra: str = "") -> str:
+    pdf = (pdf_dir / f"{stem}.pdf").resolve()
+    if not pdf.exists():
+        raise Failure(f"LaTeX driver: missing notebook PDF {pdf} (make builds it from build/notebooks/{stem}.ipynb)")
+    depth = {"section": 1, "subsection": 2}[level]
+    return (f"\\includepdf[pages=-,pagecommand={{\\thispagestyle{{hw}}\\hwnotebookpage{{{stem}}}}},"
+            f"addtotoc={{{extra}1,{level},{depth},{{{toc}}},nb:{stem}}}]{{{pdf.as_posix()}}}\n")
+
+
 def _notebook_question(course: str, question: str, stem: str, pdf_dir: Path) -> str:
     """A notebook that answers `question`: new page, the question's header on
     every page, a table-of-contents entry at its first page."""
-    pdf = (pdf_dir / f"{stem}.pdf").resolve()
-    if not pdf.exists():
-        raise SystemExit(f"missing notebook PDF {pdf}: run `make notebooks` first")
-    toc = f"{question}: {NOTEBOOKS[stem]}"
+    title = NOTEBOOKS.get(stem) or f"{notebook_title(REPO / 'notebooks' / f'{stem}.ipynb')} (notebook)"
     return (f"\\hwcourse{{{course}}}\\hwstartquestion{{{question}}}\n"
-            f"\\includepdf[pages=-,pagecommand={{\\thispagestyle{{hw}}}},"
-            f"addtotoc={{1,subsection,2,{{{toc}}},nb:{stem}}}]{{{pdf.as_posix()}}}\n")
+            + _include_notebook(stem, pdf_dir, f"{question}: {latex_escape(title)} ({latex_escape(stem)}.ipynb)"))
+
+
+def appendix_tex(course: str, stems: list, pdf_dir: Path) -> str:
+    """'Beyond the homework': the companion notebooks, then the theory's checks
+    by code (\\hwprintchecks, theory/preamble.tex), on pages of their own."""
+    heading = f"Appendix: {APPENDIX}"
+    tex = f"\\hwcourse{{{course}}}\\hwstartquestion{{{APPENDIX}}}\n"
+    for i, stem in enumerate(stems):
+        title = latex_escape(notebook_title(REPO / "notebooks" / f"{stem}.ipynb"))
+        section = f"1,section,1,{{{heading}}},app:{stem}," if i == 0 else ""
+        tex += _include_notebook(stem, pdf_dir, f"Companion notebook: {title} ({latex_escape(stem)}.ipynb)",
+                                 extra=section)
+    opening = "" if stems else (f"\\section*{{{heading}}}\\phantomsection"
+                                f"\\addcontentsline{{toc}}{{section}}{{{heading}}}\n")
+    tex += ("\\ifdefined\\hwprintchecks\\ifx\\HWChecks\\empty\\else\n\\clearpage\n" + opening
+            + "\\hwprintchecks[subsection]\n\\fi\\fi\n")
+    return tex + "\\hwendquestions\n"
 
 
 def _bibliography() -> str:
@@ -272,11 +546,14 @@ def _bibliography() -> str:
     return "\\bibliographystyle{plainnat}\n\\bibliography{" + ",".join(bibs) + "}\n"
 
 
-def driver(title: str, body: str, info: BuildInfo) -> str:
-    draft = f"\\hwdraft{{{latex_escape(draft_message(info.student))}}}\n" if info.student.unfilled else ""
-    cover = _cover(title, info, has_notebooks="\\includepdf" in body)
-    return ("\\documentclass[11pt]{article}\n\\input{preamble}\n" + info.student.definitions + "\n" + draft
-            + f"\\title{{{title}}}\n\\begin{{document}}\n{cover}\n{body}\n"
+# Each page of a notebook writes "page|nb:<stem>" to <job>.qpages (the page map).
+NOTEBOOK_PAGE = ("\\newcommand{\\hwnotebookpage}[1]{\\write\\hwpagesout{\\the\\ReadonlyShipoutCounter|nb:#1}}\n")
+
+
+def driver(title: str, body: str, student: Student) -> str:
+    draft = f"\\hwdraft{{{latex_escape(draft_message(student))}}}\n" if student.unfilled else ""
+    return ("\\documentclass[11pt]{article}\n\\input{preamble}\n" + student.definitions + "\n" + NOTEBOOK_PAGE
+            + draft + f"\\title{{{title}}}\n\\begin{{document}}\n{_cover(title)}\n{body}\n"
             + "\\hwendquestions\n" + _bibliography() + "\\end{document}\n")
 
 
@@ -287,53 +564,108 @@ def sections_tex(stems, course=None) -> str:
                    for s in stems)
 
 
-def compile_tex(name: str, tex: str, out: Path, workdir: Path) -> dict:
-    """latexmk -xelatex in workdir (TEXINPUTS/BIBINPUTS find theory/); returns
-    the question -> PDF pages map of the compiled document."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / f"{name}.tex").write_text(tex)
+# ----------------------------------------------------------- LaTeX runs
+
+def _discard_dead_attempts(tex_root: Path) -> None:
+    """Remove the attempt folders of builds that were killed (their pid is gone)."""
+    for folder in tex_root.glob(".*.attempt-*") if tex_root.is_dir() else []:
+        pid = folder.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _swap_dir(new: Path, target: Path) -> None:
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def compile_tex(name: str, tex: str, tex_root: Path, student: Student) -> tuple:
+    """latexmk -xelatex on <name>.tex in a fresh folder seeded with the last
+    successful build's state (tex_root/<name>/), swapped in for it only when
+    the build succeeds: a failed or stopped build leaves the last good state
+    (and its own log in tex_root/<name>.failed/). Returns (PDF, page map)."""
+    good = tex_root / name
+    work = tex_root / f".{name}.attempt-{os.getpid()}"
+    step(f"LaTeX build of {name} ({work}/{name}.tex)")
+    shutil.rmtree(work, ignore_errors=True)
+    if good.is_dir():
+        shutil.copytree(good, work, symlinks=True)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / f"{name}.tex").write_text(tex, encoding="utf-8")
     env = dict(os.environ)
     sep = os.pathsep
     env["TEXINPUTS"] = f".{sep}{THEORY}{sep}{REPO}{sep}"
     env["BIBINPUTS"] = f".{sep}{THEORY}{sep}"
-    cmd = ["latexmk", "-xelatex", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
-           f"{name}.tex"]
-    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
-    log_path = workdir / f"{name}.log"
+    cmd = ["latexmk", "-xelatex", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", f"{name}.tex"]
+    with CHILDREN_LOCK:
+        if STOPPING.is_set():
+            raise Failure(f"LaTeX build of {name}: not started (the build is stopping)")
+        proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                errors="replace", start_new_session=True)
+        CHILDREN.add(proc)
+    try:
+        stdout, _ = proc.communicate()
+    finally:
+        with CHILDREN_LOCK:
+            CHILDREN.discard(proc)
+    log_path = work / f"{name}.log"
     log = log_path.read_text(errors="replace") if log_path.exists() else ""
-    if proc.returncode != 0:
-        errors = [line for line in log.splitlines() if line.startswith(("!", "./", "/")) and "error" in line.lower()]
-        print(f"FAILED: LaTeX build of {name}\n" + "\n".join(errors[-20:]) + "\n" + proc.stdout[-3000:],
-              file=sys.stderr)
-        raise SystemExit(1)
+    if proc.returncode != 0 or not (work / f"{name}.pdf").is_file():
+        failed = tex_root / f"{name}.failed"
+        shutil.rmtree(failed, ignore_errors=True)
+        os.replace(work, failed)
+        errors = [line for line in log.splitlines() if line.startswith(("!", "./", "/")) and "rror" in line]
+        where = next((e for e in errors if e.startswith(("./", "/"))), errors[0] if errors else "")
+        raise Failure(f"LaTeX build of {name}: {where or 'latexmk failed'} (log: {failed / (name + '.log')})"
+                      f"{disk_note(tex_root, log + stdout)}", "\n".join(errors[-20:]) + "\n" + stdout[-3000:])
     problems = [line for line in log.splitlines()
                 if re.search(r"(Reference|Citation) .* undefined|There were undefined", line)]
     if problems:
-        print(f"FAILED: {name} has undefined references:\n" + "\n".join(problems[:20]), file=sys.stderr)
-        raise SystemExit(1)
-    atomic_copy(workdir / f"{name}.pdf", out)
-    print(f"PDF: {out}")
-    return read_page_map(workdir / f"{name}.qpages")
+        shutil.rmtree(work, ignore_errors=True)
+        raise Failure(f"LaTeX build of {name}: undefined references ({log_path.name})", "\n".join(problems[:20]))
+    check_cover_glyphs(student, log, name)
+    _swap_dir(work, good)
+    return good / f"{name}.pdf", read_page_map(good / f"{name}.qpages")
 
 
 def read_page_map(path: Path) -> dict:
-    """<job>.qpages holds one "page|question" line per page shipped under a
-    question header (written by the last LaTeX run)."""
+    """<job>.qpages holds one "page|key" line per page shipped under a
+    question header ("page|Question 2") and per notebook page ("page|nb:<stem>")."""
     pages: dict = {}
-    for line in path.read_text().splitlines():
-        page, _, question = line.partition("|")
-        if question and int(page) not in pages.setdefault(question, []):
-            pages[question].append(int(page))
+    for line in path.read_text().splitlines() if path.exists() else []:
+        page, _, key = line.partition("|")
+        if key and int(page) not in pages.setdefault(key, []):
+            pages[key].append(int(page))
     return pages
 
 
-def check_page_map(a: Assignment, pages: dict) -> None:
-    if list(pages) != a.questions:
-        raise SystemExit(f"FAILED: {a.slug}.pdf: questions by page {list(pages)}, expected {a.questions}")
+def split_page_map(a: Assignment, raw: dict) -> dict:
+    """{"questions": {question: pages}, "notebooks": {stem: pages}, "appendix": pages}."""
+    questions = {k: v for k, v in raw.items() if not k.startswith("nb:") and k != APPENDIX}
+    if list(questions) != a.questions:
+        raise Failure(f"page map of {a.slug}.pdf: questions by page {list(questions)}, expected {a.questions}")
+    return {"questions": questions,
+            "notebooks": {k[3:]: v for k, v in raw.items() if k.startswith("nb:")},
+            "appendix": raw.get(APPENDIX, [])}
 
 
 def page_ranges(pages: list) -> str:
     """[3, 4, 5, 8] -> '3-5, 8'."""
+    if not pages:
+        return "-"
     runs, start = [], pages[0]
     for prev, page in zip(pages, pages[1:] + [None]):
         if page != prev + 1:
@@ -344,62 +676,135 @@ def page_ranges(pages: list) -> str:
 
 def page_table(a: Assignment, pages: dict) -> str:
     lines = [f"{a.slug}.pdf (pages to tag in Gradescope; {a.slug}.pages.json):"]
-    lines += [f"  {question:<12} {page_ranges(p)}" for question, p in pages.items()]
+    lines += [f"  {question:<12} {page_ranges(p)}" for question, p in pages["questions"].items()]
+    lines += [f"  notebook {stem}.ipynb: {page_ranges(p)}" for stem, p in pages["notebooks"].items()]
+    if pages["appendix"]:
+        lines.append(f"  appendix ({APPENDIX}): {page_ranges(pages['appendix'])}")
     return "\n".join(lines)
 
 
-def build_theory(build: Path, info: BuildInfo, only: list | None = None) -> None:
-    """All written answers in one PDF (each shared section once)."""
+def _checks_after(stems) -> str:
+    return "\\ifdefined\\hwprintchecks\\hwprintchecks\\fi\n\\clearpage\n"
+
+
+def build_theory(build: Path, student: Student, only: list | None = None) -> None:
+    """All written answers in one PDF (each shared section once), each
+    section followed by its checks by code."""
     stems = list(dict.fromkeys(s for a in ASSIGNMENTS for s in a.sections))
     if only:
         unknown = set(only) - set(stems)
         if unknown:
-            raise SystemExit(f"unknown section(s) {sorted(unknown)}; known: {stems}")
+            raise SystemExit(f"FAILED: theory: unknown section(s) {sorted(unknown)}; known: {stems}")
         stems = [s for s in stems if s in only]
     name = "theory" if not only else "theory-" + "-".join(stems)
-    compile_tex(name, driver("Written answers", sections_tex(stems), info), build / f"{name}.pdf",
-                build / "tex" / name)
+    body = "".join(sections_tex([s]) + _checks_after([s]) for s in stems)
+    pdf, _ = compile_tex(name, driver("Written answers", body, student), build / "tex", student)
+    step(f"writing {build / (name + '.pdf')}")
+    atomic_copy(pdf, build / f"{name}.pdf")
+    print(f"PDF: {build / (name + '.pdf')}")
 
 
-def build_documents(build: Path, notebooks_dir: Path, info: BuildInfo) -> list:
-    """notebooks_dir holds the executed notebooks and their PDFs. The merged
-    PDF and the one of each assignment are independent LaTeX runs, compiled
-    side by side (one per CPU core, the longest first). Returns the
-    question -> pages table of each assignment PDF, for the end of the log."""
-    documents = {"submission": ""}  # name -> LaTeX driver
+UPLOAD_LINK = "upload"  # build/upload -> .sets/<id>: the current upload set
+
+
+def upload_names() -> list:
+    return (["submission.pdf"] + [f"{a.slug}.{ext}" for a in ASSIGNMENTS for ext in ("pdf", "zip", "pages.json")])
+
+
+def switch_upload_set(build: Path, new_set: Path) -> None:
+    """Make new_set the upload set at once: one rename of the build/upload link;
+    build/<file> are links into build/upload/ (made once)."""
+    link = build / UPLOAD_LINK
+    tmp = build / f".{UPLOAD_LINK}.{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    os.symlink(os.path.relpath(new_set, build), tmp)
+    if link.exists() and not link.is_symlink():
+        shutil.rmtree(link)
+    os.replace(tmp, link)
+    for name in upload_names():
+        path = build / name
+        if not (path.is_symlink() and os.readlink(path) == f"{UPLOAD_LINK}/{name}"):
+            tmp_link = build / f".{name}.link.{os.getpid()}"
+            if tmp_link.is_symlink() or tmp_link.exists():
+                tmp_link.unlink()
+            os.symlink(f"{UPLOAD_LINK}/{name}", tmp_link)
+            os.replace(tmp_link, path)
+    for old in (build / ".sets").iterdir():
+        if old.resolve() != new_set.resolve():
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def build_documents(build: Path, notebooks_dir: Path, student: Student) -> list:
+    """notebooks_dir holds the notebooks the PDFs show and their PDFs. The
+    merged PDF and the one of each assignment are independent LaTeX runs,
+    compiled side by side (one per CPU core). Returns the page table of each
+    assignment PDF, for the end of the log."""
+    documents = {}  # name -> LaTeX driver
     parts = ""
     for a in ASSIGNMENTS:
         notebooks = "".join(_notebook_question(a.course, q, stem, notebooks_dir) for q, stem in a.notebooks.items())
+        appendix = appendix_tex(a.course, companions(a, notebooks_dir), notebooks_dir)
         preface = a.preface + "\n\n" if a.preface else ""
         merged = a.in_submission + "\n\n" if a.in_submission else preface + sections_tex(a.sections)
-        parts += f"\\clearpage\n\\part{{{a.title}}}\n" + merged + notebooks + "\\hwendquestions\n"
-        documents[a.slug] = driver(a.title, preface + sections_tex(a.sections, a.course) + notebooks, info)
-    documents["submission"] = driver("Deep-learning homework: written answers and notebooks", parts, info)
+        parts += f"\\clearpage\n\\part{{{a.title}}}\n" + merged + notebooks + appendix + "\\hwendquestions\n"
+        documents[a.slug] = driver(a.title, preface + sections_tex(a.sections, a.course) + notebooks + appendix,
+                                   student)
+    documents = {"submission": driver("Deep-learning homework: written answers and notebooks", parts, student),
+                 **documents}
 
-    def compile_document(name: str) -> dict:
-        return compile_tex(name, documents[name], build / f"{name}.pdf", build / "tex" / name)
+    def compile_document(name: str) -> tuple:
+        return compile_tex(name, documents[name], build / "tex", student)
 
-    with ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0))) as pool:
-        page_maps = dict(zip(documents, pool.map(compile_document, documents)))
+    _discard_dead_attempts(build / "tex")
+    pool = ThreadPoolExecutor(max_workers=max(1, len(os.sched_getaffinity(0))))
+    try:
+        futures = {name: pool.submit(compile_document, name) for name in documents}
+        results = {}
+        for name, future in futures.items():
+            while True:  # wait in short steps, so that Ctrl-C and SIGTERM reach the main thread
+                try:
+                    results[name] = future.result(timeout=0.2)
+                    break
+                except TimeoutError:
+                    continue
+    except BaseException:
+        STOPPING.set()  # no new LaTeX run starts; the running ones are killed
+        _kill_children()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
+    new_set = build / ".sets" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    step(f"writing the upload set {new_set}")
+    new_set.mkdir(parents=True)
     tables = []
+    for name, (pdf, _) in results.items():
+        shutil.copyfile(pdf, new_set / f"{name}.pdf")
     for a in ASSIGNMENTS:
-        pages = page_maps[a.slug]
-        check_page_map(a, pages)
-        with atomic_output(build / f"{a.slug}.pages.json") as tmp:
-            Path(tmp).write_text(json.dumps(pages, indent=1) + "\n")
+        pages = split_page_map(a, results[a.slug][1])
+        (new_set / f"{a.slug}.pages.json").write_text(json.dumps(pages, indent=1) + "\n")
         tables.append(page_table(a, pages))
-        make_zip(a, build, notebooks_dir)
+        make_zip(a, new_set, notebooks_dir)
+    step(f"switching {build / UPLOAD_LINK} to {new_set}")
+    switch_upload_set(build, new_set)
     return tables
 
 
 PIP_PACKAGES = "torch torchvision torchmetrics transformers tokenizers numpy matplotlib tqdm jupyter"
 
 
-def zip_readme(a: Assignment) -> str:
+def zip_notebooks(a: Assignment, executed_dir: Path) -> list:
+    stems = list(a.notebooks.values())
+    return stems + [s for s in companions(a, executed_dir) if (executed_dir / f"{s}.ipynb").is_file()]
+
+
+def zip_readme(a: Assignment, stems: list) -> str:
     lines = [f"# {a.title}", "", f"- `{a.slug}.pdf`: the written answers"
-             + (" and the executed notebook, rendered" if a.notebooks else "")]
-    for stem in a.notebooks.values():
-        lines += [f"- `{stem}.ipynb`: the executed notebook (outputs included); it needs no other file", "",
+             + (" and the executed notebooks, rendered" if a.notebooks else "")]
+    for stem in stems:
+        what = ("the companion notebook (beyond the homework)" if stem.endswith("_beyond")
+                else "the executed notebook")
+        lines += [f"- `{stem}.ipynb`: {what} (outputs included); it needs no other file", "",
                   f"Run it: `pip install {PIP_PACKAGES}`, then",
                   f"`HW_PROFILE=quick jupyter nbconvert --to notebook --execute {stem}.ipynb`",
                   f"(the run is written to `{stem}.nbconvert.ipynb`), or upload it to Colab",
@@ -408,18 +813,17 @@ def zip_readme(a: Assignment) -> str:
     return "\n".join(lines) + "\n"
 
 
-def make_zip(a: Assignment, build: Path, executed_dir: Path) -> None:
-    """<slug>.zip: the assignment's PDF, its executed notebook and a README on
-    how to run it (UArk asks for a source folder with a readme; NYU asks for
-    the .ipynb as well). Each notebook stands alone: its hidden first cell
-    creates the helper module it imports."""
-    with atomic_output(build / f"{a.slug}.zip") as tmp:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
-            z.write(build / f"{a.slug}.pdf", f"{a.slug}/{a.slug}.pdf")
-            for stem in a.notebooks.values():
-                z.write(executed_dir / f"{stem}.ipynb", f"{a.slug}/{stem}.ipynb")
-            z.writestr(f"{a.slug}/README.md", zip_readme(a))
-    print(f"zip: {build / f'{a.slug}.zip'}")
+def make_zip(a: Assignment, out_dir: Path, executed_dir: Path) -> None:
+    """<slug>.zip: the assignment's PDF, its executed notebooks (graded and
+    companion) and a README on how to run them. Each notebook stands alone:
+    its hidden first cell creates the helper module it imports."""
+    step(f"writing {out_dir / (a.slug + '.zip')}")
+    stems = zip_notebooks(a, executed_dir)
+    with zipfile.ZipFile(out_dir / f"{a.slug}.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(out_dir / f"{a.slug}.pdf", f"{a.slug}/{a.slug}.pdf")
+        for stem in stems:
+            z.write(executed_dir / f"{stem}.ipynb", f"{a.slug}/{stem}.ipynb")
+        z.writestr(f"{a.slug}/README.md", zip_readme(a, stems))
 
 
 def pdf_page_count(path: Path) -> int:
@@ -427,13 +831,57 @@ def pdf_page_count(path: Path) -> int:
     return len(pypdf.PdfReader(path).pages)
 
 
+# ------------------------------------------------------------------ main
+
+def _raise_stopped(signum, frame):
+    raise Stopped(signum)
+
+
+def _kill_children() -> None:
+    with CHILDREN_LOCK:
+        procs = list(CHILDREN)
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def _cleanup_attempts(build: Path) -> None:
+    for folder in (build / "tex").glob(f".*.attempt-{os.getpid()}") if (build / "tex").is_dir() else []:
+        shutil.rmtree(folder, ignore_errors=True)
+    for folder in (build / ".sets").glob(f"*-{os.getpid()}") if (build / ".sets").is_dir() else []:
+        if not ((build / UPLOAD_LINK).is_symlink() and (build / UPLOAD_LINK).resolve() == folder.resolve()):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def run(args) -> None:
+    if args.what == "notebook":
+        notebook_pdf(args.source, args.target)
+        return
+    step(f"reading the cover fields ({args.student})")
+    student = read_student(args.student.resolve())
+    if args.what == "theory":
+        build_theory(args.build, student, args.only.split(",") if args.only else None)
+    else:
+        tables = build_documents(args.build, args.notebooks, student)
+        print("\n".join(tables))
+        submission = args.build / "submission.pdf"
+        print(f"submission: {submission} ({pdf_page_count(submission)} pages); upload set: {args.build / UPLOAD_LINK}/")
+    if student.unfilled:
+        print(f"{draft_message(student)}: every page of these PDFs is marked DRAFT until then.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", type=Path, default=REPO / "build")
     parser.add_argument("--student", type=Path, default=STUDENT_FILE,
                         help="the cover's student file (default theory/student.tex)")
-    parser.add_argument("--command", help="the command the cover names as the builder (the Makefile passes "
-                                          "'make pdf' or 'make theory'; default: this script's command line)")
     sub = parser.add_subparsers(dest="what", required=True)
     th = sub.add_parser("theory")
     th.add_argument("--only", help="comma-separated section stems, e.g. cs230 (a draft build)")
@@ -442,27 +890,40 @@ def main() -> None:
     nb.add_argument("target", type=Path)
     docs = sub.add_parser("documents")
     docs.add_argument("--notebooks", type=Path, required=True,
-                      help="folder with the executed notebooks and their PDFs")
-    docs.add_argument("--profile", help="the profile the notebooks were executed in (for the cover)")
+                      help="folder with the notebooks the PDFs show and their PDFs")
     args = parser.parse_args()
-    if args.what == "notebook":
-        notebook_pdf(args.source, args.target)
-        return
-    student = read_student(args.student.resolve())
-    command = args.command or "python tools/build_pdf.py " + shlex.join(sys.argv[1:])
-    if args.what == "theory":
-        build_theory(args.build, BuildInfo(command, "written answers only, no notebooks", student),
-                     args.only.split(",") if args.only else None)
-    else:
-        detail = (f"notebooks executed in the {args.profile} profile" if args.profile
-                  else f"notebooks from {args.notebooks}")
-        tables = build_documents(args.build, args.notebooks, BuildInfo(command, detail, student))
-        print("\n".join(tables))
-        submission = args.build / "submission.pdf"
-        print(f"submission: {submission} ({pdf_page_count(submission)} pages"
-              + (f", {args.profile} profile)" if args.profile else ")"))
-    if student.unfilled:
-        print(f"{draft_message(student)}: every page of these PDFs is marked DRAFT until then.")
+    args.build = args.build.resolve()
+    previous = {s: signal.signal(s, _raise_stopped) for s in (signal.SIGTERM, signal.SIGINT)}
+    code, message = 0, None
+    try:
+        run(args)
+    except Stopped as stop:
+        _kill_children()
+        code, message = 128 + stop.signum, f"{STEP['now']}: interrupted by {stop.args[0]}"
+    except Failure as failure:
+        _kill_children()
+        if failure.detail.strip():
+            print(failure.detail.rstrip(), file=sys.stderr)
+        code, message = failure.code, failure.step
+    except OSError as err:
+        _kill_children()
+        note = disk_note(args.build, str(err)) if err.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else ""
+        code, message = 1, f"{STEP['now']}: {err.strerror or err}{' (' + err.filename + ')' if err.filename else ''}{note}"
+    except KeyboardInterrupt:
+        _kill_children()
+        code, message = 130, f"{STEP['now']}: interrupted by SIGINT"
+    except Exception as err:  # noqa: BLE001 - one line, not a traceback
+        _kill_children()
+        code, message = 1, f"{STEP['now']}: {type(err).__name__}: {err}"
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if code:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _cleanup_attempts(args.build)
+        print(f"FAILED: {message}", file=sys.stderr)
+        raise SystemExit(code)
 
 
 if __name__ == "__main__":

@@ -15,35 +15,26 @@ import json
 import os
 import sys
 import time
-import types
 from contextlib import contextmanager
 from pathlib import Path
 
-import nbformat
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-NOTEBOOK = REPO / "notebooks" / "gan_fashion_mnist.ipynb"
 sys.path.insert(0, str(REPO / "notebooks"))
+sys.path.insert(0, str(REPO / "tools"))
+import notebook_code as notebook_code_loader  # noqa: E402
 os.environ.setdefault("HW_DATA_DIR", str(REPO / "data"))
 os.environ.setdefault("HW_UNATTENDED", "1")  # progress bars: one final line each
 import hwcommon as hw  # noqa: E402
 
 
 def notebook_code(profile: str, seed: int, root: Path | None = None) -> dict:
-    """The notebook's library and budget cells executed for `profile` and `seed`, with `run`."""
-    module = types.ModuleType("gan_notebook")  # @dataclass looks its module up in sys.modules
-    sys.modules[module.__name__] = module
-    ns = module.__dict__
+    """The notebook's library and budget cells executed for `profile` and `seed`, with `run`
+    (through tools/notebook_code.py, the one loader of notebook code)."""
     root = Path(root or os.environ.get("HW_ROOT") or REPO).resolve()
     run = hw.Run(topic="gan", profile=profile, device=torch.device("cpu"), seed=seed, root=root)
-    ns["run"] = run
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    for tag in ("library", "budget"):
-        for cell in nb.cells:
-            if cell.cell_type == "code" and tag in cell.metadata.get("tags", []):
-                exec(compile(cell.source, f"{NOTEBOOK.name}:{tag}", "exec"), ns)
-    return ns
+    return notebook_code_loader.load("gan_fashion_mnist", tags=("library", "budget"), run=run)
 
 
 class FashionSetup:
@@ -56,9 +47,9 @@ class FashionSetup:
         subset = nb["train_subset"]
         self.train_uint8 = fashion.train_images[:subset] if subset else fashion.train_images
         train_labels = fashion.train_labels[:subset] if subset else fashion.train_labels
-        self.train = nb["to_device_images"](self.train_uint8, run.device)
+        self.train = nb["uint8_to_input"](run.to_device(self.train_uint8))
         classifier, how = nb["load_or_train_classifier"](
-            run.cache_dir, "fashion_mnist", self.train, train_labels.to(run.device), nb["classifier_updates"],
+            run.cache_dir, "fashion_mnist", self.train, run.to_device(train_labels), nb["classifier_updates"],
             run.seed_for("classifier", "fashion_mnist"))
         print(f"seed {seed}: FashionMNIST classifier {how}", flush=True)
         n_eval = nb["n_eval"]
@@ -66,8 +57,11 @@ class FashionSetup:
                                    seed=run.seed_for("scorer", "fashion_mnist"), kid_subset_size=min(1000, n_eval // 2),
                                    n_pr=nb["n_pr"])
 
-    def fid_by_epoch(self, G) -> float:
+    def checkpoint_fid(self, state) -> float:
+        """FID of a kept generator checkpoint, as the notebook's FID-against-epoch curve computes it."""
         nb = self.nb
+        G = nb["run"].to_device(nb["Generator"]())
+        G.load_state_dict(state)
         return self.scorer.fid_only(nb["generate"](G, nb["n_epoch_eval"], seed=nb["run"].seed_for("samples", "fid-by-epoch")))
 
     def train_and_score(self, recipe, updates: int | None = None) -> dict:
@@ -77,11 +71,11 @@ class FashionSetup:
         nb, run = self.nb, self.nb["run"]
         started = time.perf_counter()
         result = nb["train_gan"](recipe, self.train, updates or nb["gan_updates"], seed=run.seed_for("gan", "fashion_mnist"),
-                                 evaluate=self.fid_by_epoch, eval_every=nb["eval_every"], desc=f"{recipe.name} seed {self.seed}")
+                                 checkpoint_every=nb["eval_every"], desc=f"{recipe.name} seed {self.seed}")
         samples = nb["generate"](result["G"], nb["n_eval"], seed=run.seed_for("samples", "fashion_mnist"))
         history = result["history"]
         return {"fid": round(self.scorer.fid_only(samples), 3),
-                "fid_by_epoch": [round(v, 3) for v in history["fid"]],
+                "fid_by_epoch": [round(self.checkpoint_fid(result["checkpoints"][u]), 3) for u in history["eval_updates"]],
                 "eval_updates": history["eval_updates"],
                 "train_seconds": round(history["train_seconds"], 1),
                 "wall_seconds": round(time.perf_counter() - started, 1)}
@@ -102,3 +96,19 @@ def set_threads() -> int:
     threads = int(os.environ.get("HW_THREADS") or 0) or (os.cpu_count() or 1)
     torch.set_num_threads(threads)
     return threads
+
+
+# Recipe fields that earlier versions of the notebook had (levers no recipe uses any more), with the
+# value that switched each off: a logged run with these values is the same training as today's recipe.
+REMOVED_FIELDS_OFF = {"lr_decay_start": None, "d_steps": 1, "r1_gamma": 0.0, "r1_every": 1, "spectral_norm": False,
+                      "instance_noise": 0.0, "real_target": 1.0}
+
+
+def same_recipe(logged: dict, recipe: dict, defaults: dict) -> bool:
+    """Whether a logged recipe (a JSON dict, perhaps from an older Recipe) trains exactly as `recipe`
+    (today's fields, as JSON); names are ignored. `defaults`: today's Recipe defaults, for older logs
+    that predate a field."""
+    full = {**defaults, **logged}
+    return (all(full[k] == v for k, v in recipe.items() if k != "name")
+            and all(full[k] == off for k, off in REMOVED_FIELDS_OFF.items() if k in full)
+            and set(full) <= set(recipe) | set(REMOVED_FIELDS_OFF))

@@ -1,8 +1,8 @@
 """The FashionMNIST GAN's plain recipe against ours on seeds 0, 1, 2 at the notebook's
 quick budget, with the notebook's own code (see tools/gan_experiment.py), written to
-figures/gan/seeds.json: per seed both FIDs and their ratio, then mean, spread and
+figures/gan_beyond/seeds.json: per seed both FIDs and their ratio, then mean, spread and
 standard deviation. `make ganseeds` runs it (one CPU thread unless HW_THREADS says
-otherwise); the notebook shows the table.
+otherwise); the companion notebook shows the table.
 
     HW_THREADS=1 .venv/bin/python tools/gan_seeds.py [--seeds 0 1 2] [--jobs N]
 
@@ -10,7 +10,7 @@ otherwise); the notebook shows the table.
 numbers do not depend on it.
 
 A run that is already measured (the same recipe, seed, budget and thread count in
-figures/gan/recipe_search.json or in the previous seeds.json) is read from there
+figures/gan_beyond/recipe_search.json or in the previous seeds.json) is read from there
 instead of trained again: training and scoring are deterministic, and retrained
 runs reproduce the logged FIDs exactly. --retrain trains every run.
 """
@@ -30,18 +30,15 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gan_experiment import REPO, FashionSetup, notebook_code, set_threads  # noqa: E402
+from gan_experiment import REPO, FashionSetup, notebook_code, same_recipe, set_threads  # noqa: E402
 
 import hwcommon as hw  # noqa: E402  (gan_experiment puts notebooks/ on the path)
 
-OUT = REPO / "figures" / "gan" / "seeds.json"
+OUT = REPO / "figures" / "gan_beyond" / "seeds.json"
 
 
-SEARCH_LOG = REPO / "figures" / "gan" / "recipe_search.json"
+SEARCH_LOG = REPO / "figures" / "gan_beyond" / "recipe_search.json"
 
-
-def unnamed(recipe: dict) -> dict:
-    return {k: v for k, v in recipe.items() if k != "name"}
 
 
 def measured(recipe: dict, seed: int, budget: dict, threads: int, defaults: dict) -> dict | None:
@@ -49,8 +46,7 @@ def measured(recipe: dict, seed: int, budget: dict, threads: int, defaults: dict
     `defaults` are Recipe's defaults: a logged recipe predating a field had that field's default."""
     if SEARCH_LOG.exists():
         for r in json.loads(SEARCH_LOG.read_text())["runs"]:
-            logged = unnamed({**defaults, **r["recipe"]})
-            if (r["seed"] == seed and logged == unnamed(recipe) and r["threads"] == threads
+            if (r["seed"] == seed and same_recipe(r["recipe"], recipe, defaults) and r["threads"] == threads
                     and all(r["budget"][k] == v for k, v in budget.items())):
                 return {"fid": r["fid"], "fid_by_epoch": r["fid_by_epoch"]}
     if OUT.exists():
@@ -59,7 +55,7 @@ def measured(recipe: dict, seed: int, budget: dict, threads: int, defaults: dict
         same_budget = all(previous.get(k) == v for k, v in budget.items() if k in ("gan_updates", "n_eval"))
         if row and same_budget and previous["threads"] == threads and previous.get("eval_every") == budget["eval_every"]:
             for key, prefix in (("plain_recipe", "plain"), ("recipe", "ours")):
-                if unnamed({**defaults, **previous[key]}) == unnamed(recipe):
+                if same_recipe(previous[key], recipe, defaults):
                     return {"fid": row[f"{prefix}_fid"], "fid_by_epoch": row[f"{prefix}_fid_by_epoch"]}
     return None
 

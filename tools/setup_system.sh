@@ -14,6 +14,10 @@ command -v latexmk >/dev/null || packages+=(latexmk)
 command -v pandoc >/dev/null || packages+=(pandoc)
 command -v pdftoppm >/dev/null || packages+=(poppler-utils)
 fc-list 2>/dev/null | grep "DejaVuSansMono.ttf" >/dev/null || packages+=(fonts-dejavu-core)  # not grep -q: it would SIGPIPE fc-list under pipefail
+# The cover sets any name: Latin, Greek, Cyrillic, Arabic, Devanagari... (Noto core) and CJK (Noto CJK).
+fc-list 2>/dev/null | grep "NotoSerif-Regular" >/dev/null || packages+=(fonts-noto-core)
+fc-list 2>/dev/null | grep "NotoSansCJK" >/dev/null || packages+=(fonts-noto-cjk)
+command -v flock >/dev/null || packages+=(util-linux)
 # The offline FashionMNIST copy is optional: without apt the notebooks download it.
 optional=()
 [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || optional+=(dataset-fashion-mnist)
@@ -35,5 +39,5 @@ if command -v apt-get >/dev/null; then
     fi
 fi
 echo "setup: please install these (Debian/Ubuntu package names): ${packages[*]}" >&2
-echo "       (on macOS: MacTeX, pandoc, latexmk, poppler, the DejaVu fonts; FashionMNIST then downloads)" >&2
+echo "       (on macOS: MacTeX, pandoc, latexmk, poppler, the DejaVu and Noto fonts, flock; FashionMNIST then downloads)" >&2
 exit 1
