@@ -62,7 +62,7 @@ endif
 help: ## list the targets
 	@echo "make pdf    -> $(BUILD)/submission.pdf (theory + notebooks), per-assignment PDFs and zips"
 	@echo "make test   -> the test suite (smoke profile)"
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | awk -F'\t' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | awk -F'\t' '{printf "  %-18s %s\n", $$1, $$2}'
 	@echo "Variables: PROFILE=smoke|quick|full (now: $(PROFILE)), FRESH=1, NB=<stem>, FORCE=1, BUILD=$(BUILD)"
 
 setup: $(SETUP_STAMP) system ## create .venv from requirements.txt and install system packages
@@ -157,3 +157,7 @@ sentiment-ablation: | $(SETUP_STAMP) ## sentiment recipes, each choice measured 
 .PHONY: colab-check
 colab-check: | $(SETUP_STAMP) ## each notebook alone in a fresh venv with Colab's packages, offline and with loopback internet (slow; not in make test)
 	$(PY) tools/colab_check.py
+
+.PHONY: mutation-check
+mutation-check: | $(SETUP_STAMP) ## put one known bug at a time into a copy of the project and run the tests that should catch it; lists the survivors (~5 min; not in make test)
+	$(PY) tools/mutation_check.py

@@ -46,9 +46,9 @@ def pdf_text(pdf: Path) -> str:
 
 def squash(text: str) -> str:
     """Compare titles without caring how LaTeX broke lines (hyphenation
-    included) or set dashes."""
+    included), set dashes or typographic apostrophes."""
     text = re.sub(r"(?<=[a-z])-\n(?=[a-z])", "", text)
-    return re.sub(r"\s+", "", text.replace("—", "-").replace("–", "-"))
+    return re.sub(r"\s+", "", text.replace("—", "-").replace("–", "-").replace("’", "'"))
 
 
 def run(cmd: list, timeout: int) -> str:
