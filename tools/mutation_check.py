@@ -9,7 +9,8 @@ and run the tests that should catch it; report the mutations that survive.
 Each mutation replaces one exact piece of source (it must occur exactly once
 in its file, so a stale mutation fails loudly instead of testing nothing) in a
 copy of the repository under a temporary folder; the committed files are never
-touched. A mutation is "killed" when its tests fail, "survived" when they pass.
+touched. The tests must first pass on an unmutated copy (the control); then a
+mutation is "killed" when its tests fail, "survived" when they pass.
 Exit status 1 when any mutation survives.
 """
 from __future__ import annotations
@@ -121,6 +122,24 @@ def _apply(root: Path, m: Mutation) -> None:
         path.write_text(text.replace(m.old, m.new))
 
 
+def _pytest(root: Path, tests) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HW_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+                          cwd=root, env=env, capture_output=True, text=True)
+
+
+def control(chosen: list, workdir: Path) -> None:
+    """The chosen tests pass on an unmutated copy: otherwise a "killed" would mean nothing."""
+    root = workdir / "repo"
+    _copy_repo(root)
+    tests = list(dict.fromkeys(t for m in chosen for t in m.tests))
+    proc = _pytest(root, tests)
+    if proc.returncode != 0:
+        raise SystemExit(f"the tests fail without any mutation:\n{proc.stdout[-3000:]}")
+    shutil.rmtree(root)
+    print(f"control: the {len(tests)} tests pass on the unmutated copy", flush=True)
+
+
 def run_one(m: Mutation, workdir: Path) -> dict:
     root = workdir / "repo"
     if root.exists():
@@ -128,9 +147,7 @@ def run_one(m: Mutation, workdir: Path) -> dict:
     _copy_repo(root)
     _apply(root, m)
     started = time.perf_counter()
-    env = {**os.environ, "HW_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *m.tests],
-                          cwd=root, env=env, capture_output=True, text=True)
+    proc = _pytest(root, m.tests)
     failed = [line for line in proc.stdout.splitlines() if line.startswith("FAILED")]
     return {"mutation": m.name, "killed": proc.returncode != 0,
             "by": failed[0][len("FAILED "):].split(" - ")[0] if failed else None,
@@ -151,6 +168,7 @@ def main() -> None:
     chosen = [m for m in MUTATIONS if not args.names or m.name in args.names]
     results = []
     with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
+        control(chosen, Path(tmp))
         for m in chosen:
             result = run_one(m, Path(tmp))
             results.append(result)

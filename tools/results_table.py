@@ -23,7 +23,10 @@ BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 
 def pct(x) -> str:
-    return "—" if x is None else f"{100 * x:.2f}%"
+    """A rate in percent; one that is not 1 never reads as 100.00%."""
+    if x is None:
+        return "—"
+    return "> 99.99%" if x < 1 and f"{100 * x:.2f}" == "100.00" else f"{100 * x:.2f}%"
 
 
 def num(x, digits=2) -> str:
@@ -55,22 +58,27 @@ def _merge(base: dict, top: dict) -> dict:
 def rows() -> list:
     out = []
 
-    if m := load("binary_addition"):
+    if m := _read("binary_addition"):
         run = f"{m['profile']}, {m['device']}"
+        beyond = _read("binary_addition_beyond") or {}
+        beyond_run = f"{beyond.get('profile')}, {beyond.get('device')}, {beyond.get('part2_models_epochs')} epochs"
         p1 = m["part1"]
-        by = p1.get("sequence_accuracy_by_digits", {})
+        by = beyond.get("part1_beyond", {}).get("sequence_accuracy_by_digits", {})
         out.append(("Binary addition, Part 1 (RNN, 10 ReLU units)",
-                    f"digit {pct(p1['digit_accuracy'])}, whole sums {pct(p1['sequence_accuracy'])} (≤16 digits); "
-                    f"whole sums at 64 / 256 digits: {pct(by.get('64'))} / {pct(by.get('256'))}", run))
-        part2 = [("Binary addition, Part 2: the question's RNN (ReLU, 2 inputs, 100 units, read then emit)"
-                  if cell == "rnn" else f"Binary addition, Part 2: {cell.upper()} (extension)", entry)
-                 for cell, entry in m["part2"].items()]
-        if m.get("part2_extra_inputs"):
-            part2.append(("Binary addition, Part 2: RNN + phase flag and previous digit (extension)",
-                          m["part2_extra_inputs"]))
-        for name, entry in part2:
-            out.append((name, f"digit {pct(entry['digit_accuracy'])}, whole sums {pct(entry['sequence_accuracy'])}",
-                        run))
+                    f"digit {pct(p1['digit_accuracy'])}, whole sums {pct(p1['sequence_accuracy'])} (≤16 digits)", run))
+        if by:
+            out.append(("Binary addition, Part 1, sums longer than trained on (companion)",
+                        f"whole sums at 64 / 256 digits: {pct(by.get('64'))} / {pct(by.get('256'))}",
+                        f"{beyond['profile']}, {beyond['device']}"))
+        rnn = m["part2"]["rnn"]
+        out.append(("Binary addition, Part 2: the question's RNN (ReLU, 2 inputs, 100 units, read then emit)",
+                    f"digit {pct(rnn['digit_accuracy'])}, whole sums {pct(rnn['sequence_accuracy'])}", run))
+        names = {"gru": "GRU", "lstm": "LSTM", "rnn_extra_inputs": "RNN + phase flag and previous digit"}
+        for cell, entry in beyond.get("part2_models", {}).items():
+            if cell in names:
+                out.append((f"Binary addition, Part 2: {names[cell]} (companion)",
+                            f"digit {pct(entry['digit_accuracy'])}, whole sums {pct(entry['sequence_accuracy'])}",
+                            beyond_run))
     if m := load("gan"):
         floor = m.get("fid_real_floor", {})
         for key, name in (("fashion_gan", "FashionMNIST GAN, our recipe"),
