@@ -26,3 +26,16 @@ def atomic_output(target: Path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def free_mb(path) -> float | None:
+    """MB free on the file system that holds `path` (or its nearest existing
+    parent), for a "disk full" message; None when it cannot be read."""
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize / 2**20

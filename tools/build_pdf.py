@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from atomic import atomic_output  # noqa: E402
+from atomic import atomic_output, free_mb  # noqa: E402
 import run_record  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,17 +145,6 @@ STOPPING = threading.Event()
 
 def step(text: str) -> None:
     STEP["now"] = text
-
-
-def free_mb(path: Path) -> float | None:
-    path = Path(path)
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    try:
-        st = os.statvfs(path)
-    except OSError:
-        return None
-    return st.f_bavail * st.f_frsize / 2**20
 
 
 def disk_note(folder: Path, text: str = "") -> str:

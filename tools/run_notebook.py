@@ -47,7 +47,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from atomic import atomic_output  # noqa: E402
+from atomic import atomic_output, free_mb  # noqa: E402
 import run_record  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,22 +104,11 @@ def strip_timestamps(nb) -> None:
         cell.get("metadata", {}).pop("execution", None)
 
 
-def _free_mb(path: Path) -> float | None:
-    path = Path(path)
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    try:
-        st = os.statvfs(path)
-    except OSError:
-        return None
-    return st.f_bavail * st.f_frsize / 2**20
-
-
 def _disk_full_note(text: str, folders) -> str:
     """' (the disk is full: ...)' when the failure reads like a full disk."""
     if not DISK_FULL.search(text):
         return ""
-    where = ", ".join(f"{f}: {m:.0f} MB free" for f in folders if (m := _free_mb(f)) is not None)
+    where = ", ".join(f"{f}: {m:.0f} MB free" for f in folders if (m := free_mb(f)) is not None)
     return f"; the disk is full or a file size limit was hit ({where}): free some space and run it again"
 
 
