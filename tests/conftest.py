@@ -35,6 +35,19 @@ def committed_metrics(topic: str) -> dict:
     return read_metrics(REPO, topic)
 
 
+# The longest tests first (notebook runs, the PDF builds): pytest-xdist hands tests out in this order,
+# so the two workers do not end with one long test running while the other waits.
+LONGEST_FIRST = ("test_notebook_runs.py", "test_pdf.py", "test_make_pdf.py", "test_transformers_versions.py",
+                 "test_downloads.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=rank)  # stable: the order inside each file stays
+
+
 @pytest.fixture
 def repo() -> Path:
     return REPO

@@ -496,6 +496,10 @@ def test_committed_notebooks_are_clean_and_download_no_code():
         code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
         for fetch in ("wget", "curl ", "raw.githubusercontent", "urlretrieve("):
             assert fetch not in code.replace(nb.cells[1].source, ""), f"{path.name} downloads code ({fetch})"
+        printed = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+                            for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+        for folder in (str(REPO), str(Path.home()), "/tmp/"):  # outputs that read the same on every machine
+            assert folder not in printed, f"{path.name} prints a folder of the machine that ran it: {folder}"
         executed = [c for c in nb.cells if c.cell_type == "code" and c.get("execution_count")]
         assert len(executed) == sum(c.cell_type == "code" for c in nb.cells), \
             f"{path.name} is committed with cells that never ran"

@@ -100,7 +100,13 @@ def staged_files(root: Path, topic: str) -> list:
     return [p for p in staging.glob(f"{topic}-*/**/*") if p.is_file()] if staging.exists() else []
 
 
-@pytest.mark.parametrize("stem", sorted(NOTEBOOKS))
+# the longest runs first (see conftest.LONGEST_FIRST)
+BY_RUN_TIME = ["transformer_sentiment", "transformer_sentiment_beyond", "gan_fashion_mnist",
+               "gan_fashion_mnist_beyond", "binary_addition_rnn", "binary_addition_rnn_beyond"]
+assert sorted(BY_RUN_TIME) == sorted(NOTEBOOKS)
+
+
+@pytest.mark.parametrize("stem", BY_RUN_TIME)
 def test_notebook_alone_same_seed_same_numbers_and_stopped_runs_publish_nothing(stem, tmp_path):
     topic = NOTEBOOKS[stem]
     root = tmp_path / "alone"
