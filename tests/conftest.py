@@ -35,14 +35,23 @@ def committed_metrics(topic: str) -> dict:
     return read_metrics(REPO, topic)
 
 
-# The longest tests first (notebook runs, the PDF builds): pytest-xdist hands tests out in this order,
-# so the two workers do not end with one long test running while the other waits.
+# The order in which pytest-xdist hands out the tests (its first batch goes round-robin to the
+# two workers): first the two tests that build what many others share (the smoke `make pdf` of
+# test_pdf.py, the stand-in repository of test_make_pdf.py), one to each worker, then the notebook
+# runs, longest first, so that the workers neither wait for each other's build nor end with one
+# long test running while the other is idle.
+SHARED_BUILDS = ("test_pdf.py", "test_make_pdf.py")
 LONGEST_FIRST = ("test_notebook_runs.py", "test_pdf.py", "test_make_pdf.py", "test_transformers_versions.py",
                  "test_downloads.py")
 
 
 def pytest_collection_modifyitems(items):
+    first = [next((i for i in items if i.path.name == name), None) for name in SHARED_BUILDS]
+    first = [i for i in first if i is not None]
+
     def rank(item):
+        if item in first:
+            return -1
         name = item.path.name
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
     items.sort(key=rank)  # stable: the order inside each file stays

@@ -28,14 +28,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from filelock import FileLock
 
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "tools"))
 import publish  # noqa: E402
 import run_record  # noqa: E402
-
-pytestmark = pytest.mark.xdist_group("make_pdf")
 
 TOPICS = {"binary_addition_rnn": "binary_addition", "gan_fashion_mnist": "gan",
           "transformer_sentiment": "sentiment", "gan_fashion_mnist_beyond": "gan_beyond"}
@@ -126,15 +125,29 @@ def commit_runs(repo: Path) -> None:
         (repo / "figures" / topic / "metrics.json").write_text(json.dumps({"profile": "smoke", "value": 1}))
 
 
-@pytest.fixture(scope="session")
-def mini(tmp_path_factory) -> Path:
-    """A stand-in repository with every notebook committed from a recorded run
-    and one successful `make pdf` (nothing to execute). Session-wide: a module
-    fixture is built again whenever xdist hands its worker a test of another module in between."""
-    repo = make_mini_repo(tmp_path_factory.mktemp("mini") / "repo")
+def build_mini(repo: Path) -> Path:
+    shutil.rmtree(repo, ignore_errors=True)  # a build that a failed session left half made
+    make_mini_repo(repo)
     commit_runs(repo)
     proc = make(repo, "pdf")
     (repo / "first-build.log").write_text(proc.stdout + proc.stderr)
+    return repo
+
+
+@pytest.fixture(scope="session")
+def mini(tmp_path_factory, worker_id) -> Path:
+    """A stand-in repository with every notebook committed from a recorded run
+    and one successful `make pdf` (nothing to execute), built once per test
+    session: under pytest-xdist the workers share it through a lock in the
+    session's temp folder, as tests/test_pdf.py shares its smoke build. Tests
+    that change it work on a copy (copy_of)."""
+    if worker_id == "master":
+        return build_mini(tmp_path_factory.mktemp("mini") / "repo")
+    shared = tmp_path_factory.getbasetemp().parent
+    repo = shared / "mini" / "repo"
+    with FileLock(str(shared / "mini.lock")):
+        if not (repo / "first-build.log").exists():
+            build_mini(repo)
     return repo
 
 
