@@ -25,7 +25,7 @@ from conftest import REPO, committed_metrics
 
 NOTEBOOK = "binary_addition_rnn.ipynb"
 BEYOND = "binary_addition_rnn_beyond.ipynb"
-BEYOND_DIR = REPO / "figures" / "binary_addition_beyond"
+BEYOND_DIR = REPO / "figures" / "binary_addition_rnn_beyond"
 SAMPLES = 3000
 
 
@@ -609,7 +609,7 @@ def test_notebooks_name_the_benchmark_files_they_show():
     graded = nbformat.read(REPO / "notebooks" / NOTEBOOK, as_version=4)
     beyond = nbformat.read(REPO / "notebooks" / BEYOND, as_version=4)
     assert graded.metadata["hw"]["reads"] == []
-    assert beyond.metadata["hw"]["reads"] == ["figures/binary_addition_beyond/part2_ablation.json"]
+    assert beyond.metadata["hw"]["reads"] == ["figures/binary_addition_rnn_beyond/part2_ablation.json"]
     for path in beyond.metadata["hw"]["reads"]:
         assert (REPO / path).is_file(), path
 
@@ -632,7 +632,7 @@ def test_committed_metrics_keep_their_keys():
 def test_committed_companion_metrics():
     path = BEYOND_DIR / "metrics.json"
     if not path.exists():
-        pytest.skip("no committed companion run yet (figures/binary_addition_beyond/metrics.json)")
+        pytest.skip("no committed companion run yet (figures/binary_addition_rnn_beyond/metrics.json)")
     metrics = json.loads(path.read_text())
     assert set(metrics["part2_models"]) == {"rnn", "gru", "lstm", "rnn_extra_inputs"}
     assert metrics["part1_beyond"]["hand_built_sequence_accuracy_256"] == 1.0
@@ -756,7 +756,7 @@ def check_smoke_run_beyond(metrics: dict, root) -> None:
         streams = stream_text(executed)
         assert "Warning" not in streams and "Traceback" not in streams
     assert metrics["profile"] == "smoke" and metrics["device"] == "cpu"
-    build = root / "build" / "binary_addition_beyond"
+    build = root / "build" / "binary_addition_rnn_beyond"
     check_device(metrics, build)
     part1 = metrics["part1_beyond"]
     assert part1["hand_built_sequence_accuracy_256"] == 1.0  # the exact construction is exact
@@ -772,7 +772,7 @@ def check_smoke_run_beyond(metrics: dict, root) -> None:
         (c, h, d) for c in study["cells"] for h in study["hidden_sizes"] for d in study["max_digits"]]
     for row in study["grid"]:
         assert len(row["digit_accuracy_by_position"]) == row["max_digits"] + 1
-    figures = {p.name for p in (root / "figures" / "binary_addition_beyond").iterdir()}
+    figures = {p.name for p in (root / "figures" / "binary_addition_rnn_beyond").iterdir()}
     assert figures >= {"metrics.json", "part2_loss_all.png", "part2_accuracy_by_position_all.png",
                        "part2_memory_study.png"}
     assert {p.name for p in build.glob("*.pt")} == {"part1_best.pt", "part2_rnn_best.pt", "part2_gru_best.pt",

@@ -364,9 +364,9 @@ def test_committed_benchmark_matches_the_notebooks_recipe(nb_code):
     sys.path.insert(0, str(REPO / "tools"))
     from gan_experiment import same_recipe
     defaults = json.loads(json.dumps(asdict(nb_code["Recipe"]("default"))))
-    seeds = json.loads((REPO / "figures" / "gan_beyond" / "seeds.json").read_text())
+    seeds = json.loads((REPO / "figures" / "gan_fashion_mnist_beyond" / "seeds.json").read_text())
     ours = json.loads(json.dumps(asdict(nb_code["OURS"])))
-    assert same_recipe(seeds["recipe"], ours, defaults), "figures/gan_beyond/seeds.json is stale: re-run `make ganseeds`"
+    assert same_recipe(seeds["recipe"], ours, defaults), "figures/gan_fashion_mnist_beyond/seeds.json is stale: re-run `make ganseeds`"
     assert not same_recipe(seeds["recipe"], json.loads(json.dumps(asdict(nb_code["PLAIN"]))), defaults)
     assert seeds["gan_updates"] == quick_budget(nb_code)["gan_updates"]
     assert seeds["seeds"] == [0, 1, 2]
@@ -377,7 +377,7 @@ def test_committed_benchmark_matches_the_notebooks_recipe(nb_code):
         values = [row[key] for row in rows]
         assert seeds["mean"][key] == pytest.approx(np.mean(values), abs=1e-4)
         assert seeds["spread"][key] == pytest.approx(max(values) - min(values), abs=1e-4)
-    search = json.loads((REPO / "figures" / "gan_beyond" / "recipe_search.json").read_text())
+    search = json.loads((REPO / "figures" / "gan_fashion_mnist_beyond" / "recipe_search.json").read_text())
     ours_runs = {r["seed"] for r in search["runs"] if same_recipe(r["recipe"], ours, defaults)}
     assert ours_runs >= {0, 1, 2}, "the search log holds the chosen recipe on three seeds"
 
@@ -491,5 +491,5 @@ def test_graded_notebook_answers_under_the_questions_headings():
     companion = nbformat.read(REPO / "notebooks" / "gan_fashion_mnist_beyond.ipynb", as_version=4)
     assert companion.cells[2].get("id") == "graded-library"
     reads = companion.metadata["hw"]["reads"]
-    assert reads and all((REPO / path).is_file() and path.startswith("figures/gan_beyond/") for path in reads)
-    assert 'hw.start("gan_beyond")' in "".join(c.source for c in companion.cells)
+    assert reads and all((REPO / path).is_file() and path.startswith("figures/gan_fashion_mnist_beyond/") for path in reads)
+    assert 'hw.start("gan_fashion_mnist_beyond")' in "".join(c.source for c in companion.cells)

@@ -37,7 +37,7 @@ import publish  # noqa: E402
 import run_record  # noqa: E402
 
 TOPICS = {"binary_addition_rnn": "binary_addition", "gan_fashion_mnist": "gan",
-          "transformer_sentiment": "sentiment", "gan_fashion_mnist_beyond": "gan_beyond"}
+          "transformer_sentiment": "sentiment", "gan_fashion_mnist_beyond": "gan_fashion_mnist_beyond"}
 
 QUESTIONS = {"nyu_p1_p3": ("\\HWCourse: Problems 1--3", "sec:nyu", ["Problem 1", "Problem 2", "Problem 3"]),
              "uark_q1_q3": ("UArk: Questions 1--3", "sec:uark", ["Question 1", "Question 2", "Question 3"]),
@@ -47,7 +47,7 @@ QUESTIONS = {"nyu_p1_p3": ("\\HWCourse: Problems 1--3", "sec:nyu", ["Problem 1",
 def fake_notebook(stem: str, value: int) -> nbformat.NotebookNode:
     topic = TOPICS[stem]
     nb = nbformat.v4.new_notebook()
-    reads = ["figures/gan_beyond/seeds.json"] if stem.endswith("_beyond") else []
+    reads = ["figures/gan_fashion_mnist_beyond/seeds.json"] if stem.endswith("_beyond") else []
     nb.metadata["hw"] = {"reads": reads}
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     code = (
@@ -63,7 +63,7 @@ def fake_notebook(stem: str, value: int) -> nbformat.NotebookNode:
         "                                              'threads': 1, 'value': VALUE}))\n"
         "print('value', VALUE, 'marker-' + pathlib.Path.cwd().name)\n")
     if reads:
-        code += "print('seeds', (root / 'figures/gan_beyond/seeds.json').read_text())\n"
+        code += "print('seeds', (root / 'figures/gan_fashion_mnist_beyond/seeds.json').read_text())\n"
     nb.cells = [nbformat.v4.new_markdown_cell(f"# Stand-in for {stem.replace('_', ' ')}\n\nOne cell."),
                 nbformat.v4.new_code_cell(code)]
     return nb
@@ -91,8 +91,8 @@ def make_mini_repo(root: Path) -> Path:
     (root / "notebooks").mkdir()
     for stem in TOPICS:
         nbformat.write(fake_notebook(stem, 1), root / "notebooks" / f"{stem}.ipynb")
-    (root / "figures" / "gan_beyond").mkdir(parents=True)
-    (root / "figures" / "gan_beyond" / "seeds.json").write_text('{"seeds": [0, 1, 2]}\n')
+    (root / "figures" / "gan_fashion_mnist_beyond").mkdir(parents=True)
+    (root / "figures" / "gan_fashion_mnist_beyond" / "seeds.json").write_text('{"seeds": [0, 1, 2]}\n')
     return root
 
 
@@ -211,16 +211,16 @@ def test_only_the_edited_notebook_runs_and_committed_figures_stay(mini, tmp_path
     figures = tree_digest(repo / "figures")
     edit_code(repo, "transformer_sentiment", 2)
     # a benchmark file the companion declares it reads (metadata.hw.reads)
-    (repo / "figures" / "gan_beyond" / "seeds.json").write_text('{"seeds": [0, 1, 2, 3]}\n')
+    (repo / "figures" / "gan_fashion_mnist_beyond" / "seeds.json").write_text('{"seeds": [0, 1, 2, 3]}\n')
     assert make(repo, "-q", "pdf", check=False).returncode == 1, "make -q pdf: edited inputs are out of date"
     log = make(repo, "pdf").stdout
     assert "2 of 4 need a run at smoke" in log, log
     assert "transformer_sentiment (its code cells changed)" in log
-    assert "gan_fashion_mnist_beyond (figures/gan_beyond/seeds.json changed)" in log
+    assert "gan_fashion_mnist_beyond (figures/gan_fashion_mnist_beyond/seeds.json changed)" in log
     assert sorted(re.findall(r"run: executing notebooks/(\w+)\.ipynb", log)) == \
         ["gan_fashion_mnist_beyond", "transformer_sentiment"]
     after = tree_digest(repo / "figures")
-    del figures["gan_beyond/seeds.json"], after["gan_beyond/seeds.json"]
+    del figures["gan_fashion_mnist_beyond/seeds.json"], after["gan_fashion_mnist_beyond/seeds.json"]
     assert after == figures, "make pdf changed the committed figures/"
     run = repo / "build" / "runs" / "transformer_sentiment"
     assert json.loads((run / "figures" / "sentiment" / "metrics.json").read_text())["value"] == 2
@@ -402,13 +402,13 @@ def test_a_field_that_cannot_render_stops_with_one_line(mini, tmp_path):
 
 def test_run_record_names_what_changed(tmp_path):
     nb = fake_notebook("gan_fashion_mnist_beyond", 1)
-    (tmp_path / "figures" / "gan_beyond").mkdir(parents=True)
-    (tmp_path / "figures" / "gan_beyond" / "seeds.json").write_text("{}")
+    (tmp_path / "figures" / "gan_fashion_mnist_beyond").mkdir(parents=True)
+    (tmp_path / "figures" / "gan_fashion_mnist_beyond" / "seeds.json").write_text("{}")
     raw = json.loads(nbformat.writes(nb))
     record = run_record.current_inputs(raw, "0", tmp_path)
     assert run_record.differences(record, run_record.current_inputs(raw, None, tmp_path)) == ""
     raw["cells"][0]["source"] = "# another title"  # markdown is not an input of the outputs
     assert run_record.differences(record, run_record.current_inputs(raw, "0", tmp_path)) == ""
-    (tmp_path / "figures" / "gan_beyond" / "seeds.json").write_text('{"a": 1}')
+    (tmp_path / "figures" / "gan_fashion_mnist_beyond" / "seeds.json").write_text('{"a": 1}')
     assert run_record.differences(record, run_record.current_inputs(raw, "0", tmp_path)) == \
-        "figures/gan_beyond/seeds.json changed"
+        "figures/gan_fashion_mnist_beyond/seeds.json changed"

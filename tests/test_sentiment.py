@@ -382,7 +382,7 @@ def check_smoke_run_beyond(metrics: dict, root) -> None:
     assert 0 < metrics["model_b"]["test_accuracy"] <= 1 and 0 < metrics["baseline_test_accuracy"] <= 1
     assert [p["question"] for p in metrics["predictions"]] == ["Q4a", "Q4a", "Q4b", "Q4b"]
     assert all(set(p) >= {"Model A", "fine-tuned", "Model B"} for p in metrics["predictions"])
-    saved = torch.load(root / "build" / "sentiment_beyond" / "model_a.pt", weights_only=True)
+    saved = torch.load(root / "build" / "transformer_sentiment_beyond" / "model_a.pt", weights_only=True)
     assert saved and not any(".bert." in name for name in saved), "only the trainable weights are saved"
 
 def test_length_pool_batches_cover_every_example_once_with_little_padding(beyond):
@@ -415,7 +415,7 @@ def test_committed_quick_run_meets_the_targets():
     assert m["model_a"]["test_accuracy"] >= 0.77
     assert m["majority_test_accuracy"] < m["model_a"]["test_accuracy"]
     try:
-        b = committed_metrics("sentiment_beyond")
+        b = committed_metrics("transformer_sentiment_beyond")
     except (OSError, ValueError):
         pytest.skip("no committed run of the companion yet")
     accuracies = {key: b[key]["test_accuracy"] for key in ("model_a", "fine_tuned", "model_b")}

@@ -30,7 +30,7 @@ def _folder(tmp_path):
     companion = nbformat.v4.new_notebook()
     companion.cells = [
         nbformat.v4.new_markdown_cell("# Binary addition: beyond the homework"),
-        nbformat.v4.new_code_cell("import hwcommon as hw\nrun = hw.start('binary_addition_beyond')"),
+        nbformat.v4.new_code_cell("import hwcommon as hw\nrun = hw.start('binary_addition_rnn_beyond')"),
     ]
     nbformat.write(companion, folder / COMPANION)
     return folder

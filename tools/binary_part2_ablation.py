@@ -2,7 +2,7 @@
 question's model, Part 1's ReLU RNN with two input units and 100 hidden units,
 reading both numbers most significant digit first and then emitting the sum.
 
-    make binaryablation                       # every run below -> figures/binary_addition_beyond/part2_ablation.json
+    make binaryablation                       # every run below -> figures/binary_addition_rnn_beyond/part2_ablation.json
     .venv/bin/python tools/binary_part2_ablation.py --jobs 2 --only plain shift
 
 Every run trains the question's model with the homework notebook's own train()
@@ -28,7 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-OUT = REPO / "figures" / "binary_addition_beyond" / "part2_ablation.json"
+OUT = REPO / "figures" / "binary_addition_rnn_beyond" / "part2_ablation.json"
 SHORT_EPOCHS, FULL_EPOCHS = 20, 100  # epochs of 100 iterations x 128 pairs; 100 is the question's budget
 EVAL_PAIRS = 10_000
 sys.path.insert(0, str(REPO / "notebooks"))  # hwcommon, which the notebook's cells import

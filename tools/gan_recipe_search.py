@@ -1,6 +1,6 @@
 """Recipe search for the FashionMNIST GAN: train named variants at the notebook's
 quick budget on given seeds and log FID against epoch and the final FID of every
-run in figures/gan_beyond/recipe_search.json (the companion notebook shows that log
+run in figures/gan_fashion_mnist_beyond/recipe_search.json (the companion notebook shows that log
 as a table). The log also holds variants with levers that Recipe no longer has (hinge,
 R1, spectral normalisation, instance noise, learning-rate decay): the code of commit
 4be0e85 trained them; this script lists and trains the variants today's Recipe expresses.
@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gan_experiment import REPO, FashionSetup, locked_json, notebook_code, same_recipe, set_threads  # noqa: E402
 
-LOG = REPO / "figures" / "gan_beyond" / "recipe_search.json"
+LOG = REPO / "figures" / "gan_fashion_mnist_beyond" / "recipe_search.json"
 
 
 def variants(nb: dict) -> dict:

@@ -1,6 +1,6 @@
 """The FashionMNIST GAN's plain recipe against ours on seeds 0, 1, 2 at the notebook's
 quick budget, with the notebook's own code (see tools/gan_experiment.py), written to
-figures/gan_beyond/seeds.json: per seed both FIDs and their ratio, then mean, spread and
+figures/gan_fashion_mnist_beyond/seeds.json: per seed both FIDs and their ratio, then mean, spread and
 standard deviation. `make ganseeds` runs it (one CPU thread unless HW_THREADS says
 otherwise); the companion notebook shows the table.
 
@@ -10,7 +10,7 @@ otherwise); the companion notebook shows the table.
 numbers do not depend on it.
 
 A run that is already measured (the same recipe, seed, budget and thread count in
-figures/gan_beyond/recipe_search.json or in the previous seeds.json) is read from there
+figures/gan_fashion_mnist_beyond/recipe_search.json or in the previous seeds.json) is read from there
 instead of trained again: training and scoring are deterministic, and retrained
 runs reproduce the logged FIDs exactly. --retrain trains every run.
 """
@@ -34,10 +34,10 @@ from gan_experiment import REPO, FashionSetup, notebook_code, same_recipe, set_t
 
 import hwcommon as hw  # noqa: E402  (gan_experiment puts notebooks/ on the path)
 
-OUT = REPO / "figures" / "gan_beyond" / "seeds.json"
+OUT = REPO / "figures" / "gan_fashion_mnist_beyond" / "seeds.json"
 
 
-SEARCH_LOG = REPO / "figures" / "gan_beyond" / "recipe_search.json"
+SEARCH_LOG = REPO / "figures" / "gan_fashion_mnist_beyond" / "recipe_search.json"
 
 
 

@@ -9,7 +9,7 @@ numbers in the README always come from the metrics files, as they are on disk.
 Runs started by `make` write under build/, never figures/; `make publish`
 (tools/publish.py) copies a run into figures/ and rewrites this table. A
 number that moved to a companion notebook is read from
-figures/<topic>_beyond/metrics.json (the graded notebook's file first).
+figures/<companion stem>/metrics.json (the graded notebook's file first).
 """
 from __future__ import annotations
 
@@ -33,6 +33,11 @@ def num(x, digits=2) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 
 
+# a companion writes figures/<its notebook stem>/
+COMPANION_TOPIC = {"binary_addition": "binary_addition_rnn_beyond", "gan": "gan_fashion_mnist_beyond",
+                   "sentiment": "transformer_sentiment_beyond"}
+
+
 def _read(topic: str) -> dict | None:
     path = REPO / "figures" / topic / "metrics.json"
     return json.loads(path.read_text()) if path.exists() else None
@@ -40,8 +45,8 @@ def _read(topic: str) -> dict | None:
 
 def load(topic: str) -> dict | None:
     """figures/<topic>/metrics.json, with the keys only its companion's
-    figures/<topic>_beyond/metrics.json holds added (the graded run's identity kept)."""
-    graded, beyond = _read(topic), _read(f"{topic}_beyond")
+    figures/<companion stem>/metrics.json holds added (the graded run's identity kept)."""
+    graded, beyond = _read(topic), _read(COMPANION_TOPIC[topic])
     if graded is None:
         return beyond
     return _merge(beyond or {}, graded)
@@ -60,7 +65,7 @@ def rows() -> list:
 
     if m := _read("binary_addition"):
         run = f"{m['profile']}, {m['device']}"
-        beyond = _read("binary_addition_beyond") or {}
+        beyond = _read("binary_addition_rnn_beyond") or {}
         beyond_run = f"{beyond.get('profile')}, {beyond.get('device')}, {beyond.get('part2_models_epochs')} epochs"
         p1 = m["part1"]
         by = beyond.get("part1_beyond", {}).get("sequence_accuracy_by_digits", {})

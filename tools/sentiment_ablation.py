@@ -1,7 +1,7 @@
 """What each choice of the sentiment recipes is worth, measured with the notebooks' own code
 (the cells tagged "library" of transformer_sentiment.ipynb and of its companion
 transformer_sentiment_beyond.ipynb) on the offline reviews, seed 0, the quick profile's budgets,
-and written to figures/sentiment_beyond/ablation.json, which the companion shows as a table.
+and written to figures/transformer_sentiment_beyond/ablation.json, which the companion shows as a table.
 
     HW_THREADS=1 .venv/bin/python tools/sentiment_ablation.py      # or: make sentiment-ablation
 
@@ -29,7 +29,7 @@ from tools.atomic import atomic_output  # noqa: E402
 
 import hwcommon as hw  # noqa: E402  (notebook_code puts notebooks/ on the path)
 
-OUT = REPO / "figures" / "sentiment_beyond" / "ablation.json"
+OUT = REPO / "figures" / "transformer_sentiment_beyond" / "ablation.json"
 SEED = 0
 
 
