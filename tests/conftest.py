@@ -41,8 +41,7 @@ def committed_metrics(topic: str) -> dict:
 # runs, longest first, so that the workers neither wait for each other's build nor end with one
 # long test running while the other is idle.
 SHARED_BUILDS = ("test_pdf.py", "test_make_pdf.py")
-LONGEST_FIRST = ("test_notebook_runs.py", "test_pdf.py", "test_make_pdf.py", "test_transformers_versions.py",
-                 "test_downloads.py")
+LONGEST_FIRST = ("test_notebook_runs.py", "test_pdf.py", "test_make_pdf.py", "test_downloads.py")
 
 
 def pytest_collection_modifyitems(items):
