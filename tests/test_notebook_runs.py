@@ -49,10 +49,10 @@ NOTEBOOKS = {**GRADED, **{f"{stem}_beyond": f"{stem}_beyond" for stem in GRADED}
 SEED_1_RUNS = {"binary_addition_rnn_beyond"}
 # run 2 of these with the oldest transformers release the notebook supports
 OLDEST_TRANSFORMERS_RUN = {"transformer_sentiment"}
-# no run 2 (the suite's time): the sentiment companion runs the graded notebook's library cells,
-# whose two runs are compared, and seeds its own models (fine-tuning, Model B) through the same
-# run.seed_for; its smoke run is checked on run 1
-ONE_RUN = {"transformer_sentiment_beyond"}
+# no run 2 (the suite's time): these companions run their graded notebook's library cells, whose
+# two runs are compared, and seed their own models (fine-tuning and Model B; the GAN variants)
+# through the same run.seed_for; their smoke run is checked on run 1
+ONE_RUN = {"transformer_sentiment_beyond", "gan_fashion_mnist_beyond"}
 TEST_MODULES = {"binary_addition_rnn": "test_binary_addition", "gan_fashion_mnist": "test_gan",
                 "transformer_sentiment": "test_sentiment"}
 
