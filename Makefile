@@ -79,7 +79,7 @@ $(SETUP_STAMP): requirements.txt requirements-data.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-compile --no-deps -r requirements-data.txt
 	@# Left out: the packages' own tests and the transformers models other than BERT (never imported).
 	@# -qq and `|| true`: a few packages ship Python 2 or template files that do not compile (never imported either).
-	@env -u PYTHONDONTWRITEBYTECODE $(PY) -m compileall -qq -j 0 -x '/tests?/|/transformers/models/(?!bert/|auto/)' \
+	@env -u PYTHONDONTWRITEBYTECODE $(PY) -W ignore -m compileall -qq -j 0 -x '/tests?/|/transformers/models/(?!bert/|auto/)' \
 		$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') || true
 	@touch $@
 
