@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -54,6 +55,14 @@ def pytest_collection_modifyitems(items):
         name = item.path.name
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
     items.sort(key=rank)  # stable: the order inside each file stays
+
+
+def execute_in_place(notebook: Path, env: dict, timeout: int = 900) -> subprocess.CompletedProcess:
+    """`jupyter nbconvert --execute` on `notebook` in its own folder, as a user runs it there;
+    the run is written to executed.ipynb beside it."""
+    return subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+                           notebook.name, "--output", "executed.ipynb"],
+                          cwd=notebook.parent, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO
+from conftest import REPO, execute_in_place
 
 sys.path.insert(0, str(REPO / "notebooks"))
 import hwcommon as hw  # noqa: E402
@@ -463,9 +463,7 @@ def run_online(stem: str, tmp_path: Path, **env) -> str:
                 HF_HOME=str(tmp_path / "hf"), no_proxy=LOOPBACK, NO_PROXY=LOOPBACK, **env)
     # the offline fallbacks (MiniLM) come from the wheels; copy MiniLM so it is not unpacked again
     shutil.copytree(hw.minilm(REPO / "data"), tmp_path / "data" / "all-MiniLM-L6-v2")
-    proc = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", path.name,
-                           "--output", "executed.ipynb"], cwd=path.parent, env=base, capture_output=True, text=True,
-                          timeout=600)
+    proc = execute_in_place(path, base, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     executed = json.loads((path.parent / "executed.ipynb").read_text())
     return "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, without_timings
+from conftest import REPO, execute_in_place, without_timings
 
 PY = sys.executable
 GRADED = {"binary_addition_rnn": "binary_addition", "gan_fashion_mnist": "gan",
@@ -85,9 +85,7 @@ def snapshot(*folders: Path) -> dict:
 def run_alone(stem: str, folder: Path) -> dict:
     folder.mkdir()
     shutil.copy(REPO / "notebooks" / f"{stem}.ipynb", folder)
-    proc = subprocess.run([PY, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-                           f"{stem}.ipynb", "--output", "executed.ipynb"],
-                          cwd=folder, env=smoke_env(HW_SEED="0"), capture_output=True, text=True, timeout=900)
+    proc = execute_in_place(folder / f"{stem}.ipynb", smoke_env(HW_SEED="0"))
     assert proc.returncode == 0, f"{stem} does not run alone:\n{proc.stderr[-3000:]}"
     assert {p.name for p in folder.iterdir() if p.suffix == ".ipynb"} == {"executed.ipynb", f"{stem}.ipynb"}
     return json.loads((folder / "figures" / NOTEBOOKS[stem] / "metrics.json").read_text())
