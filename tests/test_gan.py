@@ -413,8 +413,19 @@ def check_smoke_run(metrics: dict, root) -> None:
         margin = 1.0 if key == "fashion_gan_plain" else 0.95
         assert floor[dataset] < metrics[key]["fid"] < margin * ceiling[dataset], key
         assert metrics[key]["n_images"] == 500
-    for key in ("fashion_gan", "fashion_gan_plain", "fashion_cgan", "mnist_gan", "mnist_cgan"):
-        assert {"density", "coverage", "inception_fid", "inception_kid", "inception_n_images"} <= set(metrics[key]), key
+    scored = [metrics[key] for key in ("fashion_gan", "fashion_gan_plain", "fashion_cgan", "mnist_gan", "mnist_cgan")]
+    scored += [metrics[scale][dataset] for scale in ("real_floor", "noise_ceiling") for dataset in ("fashion_mnist", "mnist")]
+    for entry in scored:  # the smoke run sends 2 images of every set through Inception-v3: the cell runs
+        assert {"density", "coverage"} <= set(entry)
+        assert entry["inception_n_images"] == 2 and math.isfinite(entry["inception_fid"]) and math.isfinite(entry["inception_kid"])
+    assert metrics["inception_fid_ratio_ours_over_plain"] == pytest.approx(
+        metrics["fashion_gan"]["inception_fid"] / metrics["fashion_gan_plain"]["inception_fid"], abs=1e-3)
+    for dataset in ("fashion_mnist", "mnist"):  # Inception-v3 tells noise from real images even at 2 of each
+        assert metrics["real_floor"][dataset]["inception_fid"] < metrics["noise_ceiling"][dataset]["inception_fid"]
+    assert set(metrics["memorisation"]) == set(metrics["comparison_2x2"])
+    for name, m in metrics["memorisation"].items():
+        assert m["ratio"] == pytest.approx(m["median_nn_distance_generated"] / m["median_nn_distance_real_test"], abs=2e-3), name
+        assert 0 < m["median_nn_distance_real_test"] < 28, name  # pixel L2 in [0, 1]: at most sqrt(784)
     for dataset in ("fashion_mnist", "mnist"):  # numbers the smoke run can predict: real images score as real
         real, noise = metrics["real_floor"][dataset], metrics["noise_ceiling"][dataset]
         assert real["fid"] < 0.05 * noise["fid"] and real["recall"] > 0.5 > noise["recall"]
