@@ -40,7 +40,9 @@ def notebook_code(profile: str, seed: int, root: Path | None = None) -> dict:
 class FashionSetup:
     """Data, classifier and scorer of the notebook's FashionMNIST part for one seed."""
 
-    def __init__(self, seed: int, profile: str = "quick"):
+    def __init__(self, seed: int, profile: str = "quick", n_inception: int = 0):
+        """n_inception > 0 also scores each GAN's first n_inception samples with the standard Inception
+        FID and KID against as many real training images, drawn and seeded as the notebook draws them."""
         self.nb = nb = notebook_code(profile, seed)
         run, self.seed = nb["run"], seed
         fashion = hw.fashion_mnist(run.data_dir)
@@ -56,6 +58,11 @@ class FashionSetup:
         self.scorer = nb["Scorer"](classifier, nb["reference_sample"](self.train_uint8, n_eval, run.seed_for("reference", "fashion_mnist")),
                                    seed=run.seed_for("scorer", "fashion_mnist"), kid_subset_size=min(1000, n_eval // 2),
                                    n_pr=nb["n_pr"])
+        self.n_inception, self.inception = n_inception, None
+        if n_inception:
+            reference = nb["reference_sample"](self.train_uint8, n_inception, seed=run.seed_for("reference", "fashion_mnist"))
+            self.inception = nb["InceptionScorer"](hw.inception_v3_fid(run.data_dir, run.device), reference,
+                                                   seed=run.seed_for("inception", "fashion_mnist"))
 
     def checkpoint_fid(self, state) -> float:
         """FID of a kept generator checkpoint, as the notebook's FID-against-epoch curve computes it."""
@@ -67,14 +74,15 @@ class FashionSetup:
     def train_and_score(self, recipe, updates: int | None = None) -> dict:
         """Train `recipe` as the notebook trains its FashionMNIST GANs (for the notebook's number of
         updates unless `updates` says otherwise); its FID against updates (n_epoch_eval samples)
-        and final FID (n_eval samples)."""
+        and final FID (n_eval samples), with the Inception FID and KID when the setup has them."""
         nb, run = self.nb, self.nb["run"]
         started = time.perf_counter()
         result = nb["train_gan"](recipe, self.train, updates or nb["gan_updates"], seed=run.seed_for("gan", "fashion_mnist"),
                                  checkpoint_every=nb["eval_every"], desc=f"{recipe.name} seed {self.seed}")
         samples = nb["generate"](result["G"], nb["n_eval"], seed=run.seed_for("samples", "fashion_mnist"))
         history = result["history"]
-        return {"fid": round(self.scorer.fid_only(samples), 3),
+        inception = self.inception(samples[:self.n_inception]) if self.inception else {}
+        return {"fid": round(self.scorer.fid_only(samples), 3), **inception,
                 "fid_by_epoch": [round(self.checkpoint_fid(result["checkpoints"][u]), 3) for u in history["eval_updates"]],
                 "eval_updates": history["eval_updates"],
                 "train_seconds": round(history["train_seconds"], 1),

@@ -97,8 +97,11 @@ def rows() -> list:
                 run = (f"{m['profile']}, {m['device']}, {m['gan_updates']:,} updates = {passes:g} passes"
                        + (f" over {images:,} images" if images else ""))
                 labels = f", label accuracy {pct(m[key]['label_accuracy'])}" if "label_accuracy" in m[key] else ""
-                out.append((name, f"FID {num(m[key]['fid'])} (real-data floor {num(floor.get(dataset))}), "
-                                  f"KID {num(m[key]['kid'], 4)}, IS {num(m[key]['inception_score'])}{labels}", run))
+                inception = (f"; Inception FID {num(m[key]['inception_fid'])} (real-data floor "
+                             f"{num(m['real_floor'][dataset]['inception_fid'])}), Inception KID {num(m[key]['inception_kid'], 4)}, "
+                             f"{m[key]['inception_n_images']:,} images" if m[key].get("inception_fid") is not None else "")
+                out.append((name, f"classifier-feature FID {num(m[key]['fid'])} (real-data floor {num(floor.get(dataset))}), "
+                                  f"KID {num(m[key]['kid'], 4)}, IS {num(m[key]['inception_score'])}{labels}{inception}", run))
     if m := load("sentiment"):
         run = f"{m['profile']}, {m['device']}, {m['dataset']}"
         encoder = m.get("encoder", "BERT")
