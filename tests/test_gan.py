@@ -186,6 +186,31 @@ def test_density_and_coverage_rank_noise_last_on_fashion_mnist(nb_code, fashion,
     assert real["density"] > 0.8 and real["density"] > fake["density"] > noise["density"]
 
 
+def test_frechet_distance_by_hand_and_against_torchmetrics(nb_code):
+    """By hand: real x = 0, 2 (mean 1, variance 2), fake x = 0, 4 (mean 2, variance 8):
+    FID = 1 + 2 + 8 - 2 sqrt(2 * 8) = 3, in 1-d (the d x d path) and padded with zeros to 3-d
+    (2 images < 3 features: the singular-value path). Then both paths against torchmetrics'
+    FrechetInceptionDistance (eigenvalues of S_r S_f) on correlated random features."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    frechet = nb_code["frechet_distance"]
+    real, fake = torch.tensor([[0.0], [2.0]]), torch.tensor([[0.0], [4.0]])
+    assert frechet(real, fake) == pytest.approx(3)
+    pad = lambda x: torch.cat([x, torch.zeros(2, 2)], dim=1)  # noqa: E731
+    assert frechet(pad(real), pad(fake)) == pytest.approx(3)
+    g = torch.Generator().manual_seed(0)
+    for n_real, n_fake, dim in [(40, 30, 256), (600, 500, 32)]:  # fewer images than features, then more
+        mix = torch.randn(dim, dim, generator=g) / dim ** 0.5
+        real = torch.randn(n_real, dim, generator=g) @ mix
+        fake = 0.7 * torch.randn(n_fake, dim, generator=g) @ mix + 0.1
+        reference = FrechetInceptionDistance(feature=nb_code["given_features"](dim))
+        reference.update(real, real=True)
+        reference.update(fake, real=False)
+        assert frechet(real, fake) == pytest.approx(reference.compute().item(), rel=1e-5)
+        assert frechet(real, real) == pytest.approx(0, abs=1e-8)
+    with pytest.raises(ValueError, match="at least 2 feature vectors"):
+        frechet(real[:1], fake)
+
+
 def test_inception_scorer_on_a_tiny_case(nb_code, fashion):
     """The standard-FID path (Inception-v3 at 299x299): a set against its own reference scores FID ~0,
     noise scores far above real images, and the counts are recorded."""
