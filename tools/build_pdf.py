@@ -429,7 +429,7 @@ def notebook_pdf(source: Path, target: Path) -> None:
     config.TagRemovePreprocessor.enabled = True
     config.TagRemovePreprocessor.remove_cell_tags = {REMOVE_TAG}
     exporter = PDFExporter(config=config, template_file=str(TEMPLATE_DIR / "dejavu.tex.j2"))
-    exporter.latex_count = 2  # the second pass adds the bookmarks; a third changed nothing (same pages, same outline)
+    exporter.latex_count = 1  # one pass: a second adds only bookmarks and link targets, which \includepdf drops
     try:
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": source.stem, "path": str(source.parent)}})
     except Exception as err:  # nbconvert's LatexFailed carries the whole log
