@@ -37,6 +37,14 @@ STUDENT = build_pdf.read_student(build_pdf.STUDENT_FILE)
 
 @functools.cache
 def page_texts(pdf: Path) -> tuple:
+    """The text of each page (pypdf). Several tests read the same PDFs of the smoke build, and
+    pypdf takes seconds per document: each version of a file is read once per process."""
+    stat = Path(pdf).stat()
+    return _page_texts(str(pdf), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.cache
+def _page_texts(pdf: str, mtime_ns: int, size: int) -> tuple:  # the file's version is part of the key
     return tuple(page.extract_text() for page in pypdf.PdfReader(pdf).pages)
 
 
