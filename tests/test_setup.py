@@ -88,3 +88,31 @@ def test_a_missing_interpreter_is_refused_by_name(tmp_path, capsys):
     with pytest.raises(SystemExit):
         setup_venv.main([str(tmp_path / "nowhere" / "python")])
     assert "python: no interpreter at" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("has_uv", [True, False])
+def test_install_into_a_folder_uses_uv_when_the_venv_has_it(monkeypatch, tmp_path, has_uv):
+    """What tests/test_transformers_versions.py installs the oldest transformers with."""
+    python = tmp_path / "bin" / "python"
+    python.parent.mkdir()
+    python.write_text("")
+    if has_uv:
+        (tmp_path / "bin" / "uv").write_text("")
+    commands, compiled = [], []
+
+    def fake_run(command, env=None, timeout=None):
+        commands.append(command)
+        return subprocess.CompletedProcess(command, 0, "global.extra-index-url='file:///opt/x/simple'\n", "")
+    monkeypatch.setattr(setup_venv, "run", fake_run)
+    monkeypatch.setattr(setup_venv, "compile_bytecode", lambda py, folder: compiled.append(folder))
+    target = tmp_path / "target"
+    assert setup_venv.install_into(str(python), ["transformers==4.46.3"], target) is None
+    install = commands[-1]
+    assert install[-1] == "transformers==4.46.3" and "--no-deps" in install
+    assert install[install.index("--target") + 1] == str(target)
+    if has_uv:
+        assert install[:3] == [str(tmp_path / "bin" / "uv"), "pip", "install"]
+        assert "file:///opt/x/simple" in install  # pip's indexes, as for the venv
+    else:
+        assert install[1:4] == ["-m", "pip", "install"] and "--no-compile" in install
+    assert compiled == [target]

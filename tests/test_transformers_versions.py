@@ -5,7 +5,7 @@ from_pretrained with attn_implementation="sdpa", the model's forward with input_
 attention_mask), so it runs from transformers 4.46.3 (the oldest release tested; 4.57.6 too) to
 the 5.23.0 of requirements.txt. Before 5.2 the notebook called a private masking helper and
 needed transformers >= 5.2.0. `installed(OLDEST)` installs the oldest, with the tokenizers and
-huggingface_hub releases it requires (and requests), by pip into a cached folder (--no-deps --target; nothing
+huggingface_hub releases it requires (and requests), by uv into a cached folder (--no-deps --target; nothing
 in the venv changes); put first on PYTHONPATH, it replaces the venv's. The notebook runs with
 it in tests/test_notebook_runs.py: there the graded notebook's smoke run 2 uses the oldest
 release, run 1 the pinned one from the venv, and the two must give the same numbers (they do:
@@ -25,6 +25,9 @@ import pytest
 
 from conftest import REPO
 
+sys.path.insert(0, str(REPO / "tools"))
+import setup_venv  # noqa: E402
+
 PY = sys.executable
 # huggingface_hub before 1.0 downloads with requests, which the venv does not hold (its transformers
 # uses httpx): requests and the releases it requires come with it (Colab has them preinstalled)
@@ -40,11 +43,11 @@ def pinned_version() -> str:
 
 
 class NotInstallable(Exception):
-    """pip could not install a release (no package index reachable?)."""
+    """A release could not be installed (no package index reachable?)."""
 
 
 def installed(packages: dict) -> Path:
-    """A folder holding `packages` (name -> version), installed once by pip and kept."""
+    """A folder holding `packages` (name -> version), installed once (uv, or pip without it) and kept."""
     cache = Path(os.environ.get("HW_TEST_CACHE", Path.home() / ".cache" / "hw-tests"))
     listed = "\n".join(f"{name}=={version}" for name, version in sorted(packages.items()))
     # named by the whole list: a changed list is a new folder, never a stale one
@@ -53,12 +56,10 @@ def installed(packages: dict) -> Path:
         return folder
     partial = cache / f".{folder.name}.{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
-    proc = subprocess.run([PY, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(partial),
-                           *(f"{name}=={version}" for name, version in packages.items())],
-                          capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
+    failed = setup_venv.install_into(PY, [f"{name}=={version}" for name, version in packages.items()], partial)
+    if failed:
         shutil.rmtree(partial, ignore_errors=True)
-        raise NotInstallable(f"pip could not install {packages} (no package index?): {proc.stderr.strip()[-300:]}")
+        raise NotInstallable(f"could not install {packages} (no package index?): {failed}")
     (partial / ".complete").touch()
     shutil.rmtree(folder, ignore_errors=True)
     partial.rename(folder)
