@@ -74,8 +74,9 @@ def make_mini_repo(root: Path) -> Path:
     root.mkdir(parents=True)
     shutil.copy2(REPO / "Makefile", root / "Makefile")
     shutil.copytree(REPO / "tools", root / "tools", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("requirements.txt", "requirements-data.txt", "tools/setup_venv.py"):
+    for name in ("requirements.txt", "requirements-data.txt"):
         shutil.copy2(REPO / name, root / name)
+    for name in ("requirements.txt", "requirements-data.txt", "tools/setup_venv.py"):  # the set-up's inputs
         os.utime(root / name, (0, 0))  # older than the shared venv's set-up stamp: no pip run
     (root / ".venv").symlink_to(REPO / ".venv")
     theory = root / "theory" / "sections"

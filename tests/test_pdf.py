@@ -35,7 +35,6 @@ pypdf = pytest.importorskip("pypdf")
 STUDENT = build_pdf.read_student(build_pdf.STUDENT_FILE)
 
 
-@functools.cache
 def page_texts(pdf: Path) -> tuple:
     """The text of each page (pypdf). Several tests read the same PDFs of the smoke build, and
     pypdf takes seconds per document: each version of a file is read once per process."""

