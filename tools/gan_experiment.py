@@ -108,8 +108,8 @@ def set_threads() -> int:
 
 # Recipe fields that earlier versions of the notebook had (levers no recipe uses any more), with the
 # value that switched each off: a logged run with these values is the same training as today's recipe.
-REMOVED_FIELDS_OFF = {"lr_decay_start": None, "d_steps": 1, "r1_gamma": 0.0, "r1_every": 1, "spectral_norm": False,
-                      "instance_noise": 0.0, "real_target": 1.0}
+REMOVED_FIELDS_OFF = {"betas_g": None, "lr_decay_start": None, "d_steps": 1, "r1_gamma": 0.0, "r1_every": 1,
+                      "spectral_norm": False, "instance_noise": 0.0, "real_target": 1.0}
 
 
 def same_recipe(logged: dict, recipe: dict, defaults: dict) -> bool:
