@@ -1,6 +1,7 @@
 """Recipe search for the FashionMNIST GAN: train named variants for 2,808 updates (6
 FashionMNIST epochs, the notebook's quick budget when the search ran; every logged run has
-it) on given seeds and log FID against epoch and the final FID of every run in figures/gan_fashion_mnist_beyond/recipe_search.json (the companion notebook shows that log
+it) on given seeds and log FID against epoch and the final FID of every run in
+figures/gan_fashion_mnist_beyond/recipe_search.json (the companion notebook shows that log
 as a table). The log also holds variants with levers that Recipe no longer has: hinge,
 R1, spectral normalisation, instance noise and learning-rate decay (trained by the code of
 commit 4be0e85) and separate Adam betas for G (commit 52436f8); this script lists and
