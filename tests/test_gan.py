@@ -453,6 +453,7 @@ def check_smoke_run(metrics: dict, root) -> None:
         metrics["fashion_gan"]["inception_fid"] / metrics["fashion_gan_plain"]["inception_fid"], abs=1e-3)
     for dataset in ("fashion_mnist", "mnist"):  # Inception-v3 tells noise from real images even at 2 of each
         assert metrics["real_floor"][dataset]["inception_fid"] < metrics["noise_ceiling"][dataset]["inception_fid"]
+    check_mnist_budget(metrics)
     assert set(metrics["memorisation"]) == set(metrics["comparison_2x2"])
     for name, m in metrics["memorisation"].items():
         assert m["ratio"] == pytest.approx(m["median_nn_distance_generated"] / m["median_nn_distance_real_test"], abs=2e-3), name
@@ -479,6 +480,15 @@ def check_smoke_run(metrics: dict, root) -> None:
         assert images.shape == (1000, 28, 28) and images.dtype == np.uint8
         assert np.bincount(labels, minlength=10).tolist() == [100] * 10
         assert (np.diff(labels) >= 0).all()  # class-ordered, as the notebook says
+
+
+def check_mnist_budget(metrics: dict) -> None:
+    """Both MNIST GANs: one budget point per checkpoint, and the 2 x 2 scores each at its point of lowest FID."""
+    for conditioning in ("unconditional", "conditional"):
+        points, chosen = metrics["mnist_budget"][conditioning], metrics["mnist_scored_at"][conditioning]
+        assert [p["updates"] for p in points] == list(range(metrics["gan_updates"] // len(points), metrics["gan_updates"] + 1,
+                                                            metrics["gan_updates"] // len(points))), conditioning
+        assert chosen in points and chosen["fid"] == min(p["fid"] for p in points), conditioning
 
 
 def test_committed_run_orders_every_gan_between_floor_and_ceiling():
@@ -511,6 +521,13 @@ def test_committed_run_orders_every_gan_between_floor_and_ceiling():
     for dataset in ("fashion_mnist", "mnist"):  # density and coverage rank noise last on the committed data
         assert real[dataset]["density"] >= 0.8 and noise[dataset]["coverage"] <= 0.05
     assert real["fashion_mnist"]["coverage"] >= 0.8
+    # the MNIST cells are scored at their measured budget: fresh samples of the chosen checkpoint score like its own
+    # budget point (FID within 10%, copying ratio within 0.03), which the last checkpoint's samples would not
+    check_mnist_budget(metrics)
+    for key, conditioning in (("mnist_gan", "unconditional"), ("mnist_cgan", "conditional")):
+        chosen = metrics["mnist_scored_at"][conditioning]
+        assert metrics[key]["fid"] == pytest.approx(chosen["fid"], rel=0.1), key
+        assert metrics["memorisation"][f"mnist/{conditioning}"]["ratio"] == pytest.approx(chosen["copying_ratio"], abs=0.03), key
 
 
 def test_committed_seed_benchmark_holds_both_fids_per_seed():

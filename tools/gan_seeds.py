@@ -7,8 +7,8 @@ notebook shows the table.
 
     HW_THREADS=1 .venv/bin/python tools/gan_seeds.py [--seeds 0 1 2] [--jobs N] [--inception N]
 
---inception sets the samples per set for the Inception FID and KID (default 500, the
-notebook's count for a CPU full run).
+--inception sets the samples per set for the Inception FID and KID (default 500; the
+graded notebook's CPU full run uses 1,000).
 
 --jobs runs the seeds in parallel processes (each with HW_THREADS threads); the
 numbers do not depend on it.

@@ -91,11 +91,13 @@ def rows() -> list:
                           ("mnist_cgan", "MNIST conditional GAN (reference)")):
             if m.get(key):
                 dataset = "mnist" if key.startswith("mnist") else "fashion_mnist"
-                # every GAN gets the same updates: 6 passes over FashionMNIST, many more over the offline digits
-                passes = m["cgan_epochs"] if dataset == "mnist" and "cgan_epochs" in m else m["epochs"]
+                # every GAN trains for the same updates; the MNIST cGAN is scored at its checkpoint of lowest FID
+                scored = m.get("mnist_scored_at", {}).get("conditional") if dataset == "mnist" else None
+                updates = scored["updates"] if scored else m["gan_updates"]
+                passes = scored["passes"] if scored else m["cgan_epochs"] if dataset == "mnist" and "cgan_epochs" in m else m["epochs"]
                 images = m.get("n_train", {}).get(dataset)
-                run = (f"{m['profile']}, {m['device']}, {m['gan_updates']:,} updates = {passes:g} passes"
-                       + (f" over {images:,} images" if images else ""))
+                run = (f"{m['profile']}, {m['device']}, {updates:,} updates = {passes:g} passes"
+                       + (f" over {images:,} images" if images else "") + (" (its checkpoint of lowest FID)" if scored else ""))
                 labels = f", label accuracy {pct(m[key]['label_accuracy'])}" if "label_accuracy" in m[key] else ""
                 inception = (f"; Inception FID {num(m[key]['inception_fid'])} (real-data floor "
                              f"{num(m['real_floor'][dataset]['inception_fid'])}), Inception KID {num(m[key]['inception_kid'], 4)}, "
