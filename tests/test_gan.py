@@ -545,6 +545,23 @@ def test_committed_seed_benchmark_holds_both_fids_per_seed():
         sum(seeds["per_seed"][str(s)]["inception_ratio"] for s in seeds["seeds"]) / 3, abs=1e-4)
 
 
+def test_committed_full_budget_ema_log_is_our_recipe_at_the_full_budget(nb_code):
+    """figures/gan_fashion_mnist_beyond/full_budget.json (tools/gan_full_budget.py): our recipe with only
+    its EMA decay changed, each trained for the full profile's updates, with an FID at every checkpoint
+    ending at the last update; our own decay among them, so the others have a baseline run alike."""
+    log = json.loads((REPO / "figures" / "gan_fashion_mnist_beyond" / "full_budget.json").read_text())
+    assert "tools/gan_full_budget.py" in log["command"]
+    full_budget = notebook_namespace(NOTEBOOK, tag="budget", extra={"run": types.SimpleNamespace(
+        device=torch.device("cpu"), pick=lambda **kw: kw["full"])})
+    ours = asdict(nb_code["OURS"])
+    for r in log["runs"]:
+        assert {k for k in ours if json.dumps(ours[k]) != json.dumps(r["recipe"][k])} <= {"name", "ema_decay"}
+        assert r["gan_updates"] == full_budget["gan_updates"] == r["eval_updates"][-1]
+        assert r["eval_updates"] == list(range(full_budget["eval_every"], r["gan_updates"] + 1, full_budget["eval_every"]))
+        assert len(r["fid_by_epoch"]) == len(r["eval_updates"]) and all(f > 0 for f in r["fid_by_epoch"] + [r["fid"]])
+    assert ours["ema_decay"] in {r["recipe"]["ema_decay"] for r in log["runs"] if r["seed"] == 0}
+
+
 def check_smoke_run_beyond(metrics: dict, root) -> None:
     """What a smoke run of the companion notebook must record (called by tests/test_notebook_runs.py)."""
     nb = nbformat.read(root / "executed.ipynb", as_version=4)  # run 1 (the companion has no run 2)
