@@ -381,9 +381,9 @@ def test_classifier_cache_gives_the_trained_weights(nb_code, fashion, tmp_path, 
     assert "cached classifier does not match its recorded sha256 (corrupt); discarding it" in said, said
 
 
-def quick_budget(nb_code) -> dict:
-    """The notebook's budget cell, executed for the quick profile."""
-    run = types.SimpleNamespace(device=torch.device("cpu"), pick=lambda **kw: kw["quick"])
+def budget(profile: str) -> dict:
+    """The notebook's budget cell, executed for `profile` on a CPU."""
+    run = types.SimpleNamespace(device=torch.device("cpu"), pick=lambda **kw: kw[profile])
     return notebook_namespace(NOTEBOOK, tag="budget", extra={"run": run})
 
 
@@ -395,7 +395,7 @@ def test_committed_benchmark_matches_the_notebooks_recipe(nb_code):
     ours = json.loads(json.dumps(asdict(nb_code["OURS"])))
     assert same_recipe(seeds["recipe"], ours, defaults), "figures/gan_fashion_mnist_beyond/seeds.json is stale: re-run `make ganseeds`"
     assert not same_recipe(seeds["recipe"], json.loads(json.dumps(asdict(nb_code["PLAIN"]))), defaults)
-    assert seeds["gan_updates"] == quick_budget(nb_code)["gan_updates"]
+    assert seeds["gan_updates"] == budget("quick")["gan_updates"]
     assert seeds["seeds"] == [0, 1, 2]
     rows = [seeds["per_seed"][str(s)] for s in seeds["seeds"]]
     for row in rows:
@@ -551,8 +551,7 @@ def test_committed_full_budget_ema_log_is_our_recipe_at_the_full_budget(nb_code)
     ending at the last update; our own decay among them, so the others have a baseline run alike."""
     log = json.loads((REPO / "figures" / "gan_fashion_mnist_beyond" / "full_budget.json").read_text())
     assert "tools/gan_full_budget.py" in log["command"]
-    full_budget = notebook_namespace(NOTEBOOK, tag="budget", extra={"run": types.SimpleNamespace(
-        device=torch.device("cpu"), pick=lambda **kw: kw["full"])})
+    full_budget = budget("full")
     ours = asdict(nb_code["OURS"])
     for r in log["runs"]:
         assert {k for k in ours if json.dumps(ours[k]) != json.dumps(r["recipe"][k])} <= {"name", "ema_decay"}

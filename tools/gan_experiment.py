@@ -1,7 +1,7 @@
 """The GAN notebook's own code, run outside the notebook at one of its budgets.
 
-Shared by tools/gan_recipe_search.py and tools/gan_seeds.py. It executes the
-notebook's cells tagged "library" (networks, classifier, metrics, train_gan,
+Shared by tools/gan_recipe_search.py, tools/gan_seeds.py and tools/gan_full_budget.py.
+It executes the notebook's cells tagged "library" (networks, classifier, metrics, train_gan,
 the recipes) and "budget" (the profile's sizes), then sets up the FashionMNIST
 GAN exactly as the notebook does for a given HW_SEED: the same classifier (and
 its cache in build/cache/gan/), the same reference images, the same derived
