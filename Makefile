@@ -24,6 +24,8 @@ FRESH ?=
 FORCE ?=
 # NB: the notebooks `make run` / `make publish` act on (stems, space-separated).
 NB ?=
+# TIMEOUT: seconds one notebook cell may run before it is stopped as hung (default 8 h at full, 1 h otherwise).
+TIMEOUT ?=
 
 GRADED := binary_addition_rnn gan_fashion_mnist transformer_sentiment
 # Each graded notebook, then its companion ("Beyond the homework") when there is one; each runs alone.
@@ -92,7 +94,7 @@ notebooks: $(foreach n,$(NOTEBOOKS),$(SHOWN)/$(n).ipynb) ## the notebooks the PD
 # hwcommon.py before it runs (`make sync` writes it).
 $(SHOWN)/%.ipynb: $(BUILD)/stamps/%.want notebooks/%.ipynb | $(SETUP_STAMP) $(SYSTEM)
 	@grep -q '^committed' $< || $(SYNC_CHECK)
-	@$(PY) tools/run_notebook.py select $* --build $(BUILD) --profile $(PROFILE) $(if $(TRUE_FRESH),--fresh)
+	@$(PY) tools/run_notebook.py select $* --build $(BUILD) --profile $(PROFILE) $(if $(TRUE_FRESH),--fresh) $(if $(TIMEOUT),--timeout $(TIMEOUT))
 
 $(BUILD)/stamps/%.want: ;
 
@@ -103,7 +105,7 @@ run: | $(SETUP_STAMP) system ## a fresh run of NB=<stem> at PROFILE -> build/run
 	@test -n "$(NB)" || { echo "FAILED: make run: name the notebook, e.g. make run NB=binary_addition_rnn PROFILE=full" >&2; exit 2; }
 	@$(SYNC_CHECK)
 	@mkdir -p $(BUILD); flock -n $(LOCK) true || echo "make run: waiting for the other make in this tree ($(LOCK))"
-	@flock -o $(LOCK) $(PY) tools/run_notebook.py run $(NB) --build $(BUILD) --profile $(PROFILE)
+	@flock -o $(LOCK) $(PY) tools/run_notebook.py run $(NB) --build $(BUILD) --profile $(PROFILE) $(if $(TIMEOUT),--timeout $(TIMEOUT))
 
 publish: | $(SETUP_STAMP) ## copy the finished run of NB=<stem> into figures/ and notebooks/, rewrite the README table (FORCE=1: over a higher profile)
 	@test -n "$(NB)" || { echo "FAILED: make publish: name the notebook, e.g. make publish NB=binary_addition_rnn" >&2; exit 2; }

@@ -578,6 +578,23 @@ def test_timeouts_and_dead_kernels_are_reported_like_errors(tmp_path, case, cell
     _assert_untouched(target)
 
 
+def test_a_full_run_gets_hours_per_cell_and_make_passes_its_timeout(tmp_path):
+    """A full run's training cell (two GANs for 40 epochs each) ran past an hour on two busy CPU cores
+    and was stopped as hung: at full a cell gets hours, at quick and smoke one hour still catches a hung
+    kernel; `make run ... TIMEOUT=` reaches the runner, and a limit that is not a positive number of
+    seconds is refused, naming the argument."""
+    import run_notebook
+    assert run_notebook.cell_timeout(None, "full") >= 4 * 3600
+    assert run_notebook.cell_timeout(None, "quick") == run_notebook.cell_timeout(None, "smoke") == 3600
+    assert run_notebook.cell_timeout(7, "full") == 7
+    with pytest.raises(SystemExit, match=r"--timeout .*positive.*got 0"):
+        run_notebook.cell_timeout(0, "full")
+    for target in ("run NB=gan_fashion_mnist", f"{tmp_path}/notebooks/gan_fashion_mnist.ipynb"):
+        dry = subprocess.run(["make", "-n", *target.split(), "PROFILE=full", "TIMEOUT=7", f"BUILD={tmp_path}"],
+                             cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert "run_notebook.py" in dry.stdout and "--timeout 7" in dry.stdout, dry.stdout + dry.stderr
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_and_sigterm_are_reported_like_errors(tmp_path, signum):
     flag = tmp_path / "started"

@@ -92,9 +92,9 @@ def rows() -> list:
             if m.get(key):
                 dataset = "mnist" if key.startswith("mnist") else "fashion_mnist"
                 # every GAN trains for the same updates; the MNIST cGAN is scored at its checkpoint of lowest FID
-                scored = m.get("mnist_scored_at", {}).get("conditional") if dataset == "mnist" else None
+                scored = m["mnist_scored_at"]["conditional"] if dataset == "mnist" else None
                 updates = scored["updates"] if scored else m["gan_updates"]
-                passes = scored["passes"] if scored else m["cgan_epochs"] if dataset == "mnist" and "cgan_epochs" in m else m["epochs"]
+                passes = scored["passes"] if scored else m["epochs"]
                 images = m.get("n_train", {}).get(dataset)
                 run = (f"{m['profile']}, {m['device']}, {updates:,} updates = {passes:g} passes"
                        + (f" over {images:,} images" if images else "") + (" (its checkpoint of lowest FID)" if scored else ""))

@@ -57,6 +57,18 @@ DISK_FULL = re.compile(r"No space left on device|ENOSPC|Errno 28|File too large|
 
 
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # IPython colours its tracebacks
+# Seconds one cell may run before the run is stopped as hung. A full run's training cell trains
+# two GANs for 40 epochs: 22 minutes on two quiet CPU cores, over an hour on two busy ones.
+CELL_TIMEOUT = {"smoke": 3600, "quick": 3600, "full": 8 * 3600}
+
+
+def cell_timeout(requested: int | None, profile: str) -> int:
+    """The per-cell limit: `requested` (--timeout, `make ... TIMEOUT=`) or the profile's default."""
+    if requested is None:
+        return CELL_TIMEOUT.get(profile, CELL_TIMEOUT["quick"])
+    if requested <= 0:
+        raise SystemExit(f"FAILED: --timeout (TIMEOUT= for make) must be a positive number of seconds per cell; got {requested}")
+    return requested
 
 
 class Stopped(Exception):
@@ -195,7 +207,8 @@ def execute(source: Path, target: Path, timeout: int = 3600, before: dict | None
         if isinstance(err, CellExecutionError):
             failure = f"an error in {where}\n{err}"
         elif isinstance(err, CellTimeoutError):
-            failure = f"{where} timed out after {timeout} s\n{err}"
+            failure = (f"{where} timed out after {timeout} s (a longer limit per cell: TIMEOUT=<seconds> for make, "
+                       f"--timeout here)\n{err}")
         elif isinstance(err, DeadKernelError):
             failure = f"the kernel died in {where} ({err})"
         else:
@@ -331,8 +344,9 @@ def make_main(argv: list) -> None:
     parser.add_argument("--build", type=Path, default=REPO / "build")
     parser.add_argument("--profile", required=True, choices=sorted(run_record.PROFILE_RANK))
     parser.add_argument("--fresh", action="store_true", help="select: a run at --profile whatever is committed")
-    parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    parser.add_argument("--timeout", type=int, help="seconds per cell (default: 8 h at full, 1 h otherwise)")
     args = parser.parse_args(argv)
+    args.timeout = cell_timeout(args.timeout, args.profile)
     for stem in args.stems:
         if args.mode == "run":
             fresh_run(stem, args.build, args.profile, args.timeout)
@@ -348,8 +362,9 @@ def main() -> None:
     parser.add_argument("notebook", type=Path)
     parser.add_argument("output", type=Path, nargs="?")
     parser.add_argument("--inplace", action="store_true", help="overwrite the notebook itself")
-    parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    parser.add_argument("--timeout", type=int, help=f"seconds per cell (default {CELL_TIMEOUT['quick']})")
     args = parser.parse_args()
+    args.timeout = cell_timeout(args.timeout, os.environ.get("HW_PROFILE") or "quick")
     if not args.notebook.exists():
         parser.error(f"no such notebook: {args.notebook}")
     if args.inplace == (args.output is not None):
