@@ -60,6 +60,7 @@ ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # IPython colours its tracebacks
 # Seconds one cell may run before the run is stopped as hung. A full run's training cell trains
 # two GANs for 40 epochs: 22 minutes on two quiet CPU cores, over an hour on two busy ones.
 CELL_TIMEOUT = {"smoke": 3600, "quick": 3600, "full": 8 * 3600}
+TIMEOUT_HELP = "seconds per cell (default: " + ", ".join(f"{p} {s // 3600} h" for p, s in CELL_TIMEOUT.items()) + ")"
 
 
 def cell_timeout(requested: int | None, profile: str) -> int:
@@ -161,7 +162,7 @@ def _run_identity(root: Path, before: dict) -> dict:
     return identity
 
 
-def execute(source: Path, target: Path, timeout: int = 3600, before: dict | None = None) -> None:
+def execute(source: Path, target: Path, timeout: int, before: dict | None = None) -> None:
     nb = nbformat.read(source, as_version=4)
     os.environ["HW_UNATTENDED"] = "1"
     current = run_record.current_inputs(json.loads(Path(source).read_text(encoding="utf-8")),
@@ -344,7 +345,7 @@ def make_main(argv: list) -> None:
     parser.add_argument("--build", type=Path, default=REPO / "build")
     parser.add_argument("--profile", required=True, choices=sorted(run_record.PROFILE_RANK))
     parser.add_argument("--fresh", action="store_true", help="select: a run at --profile whatever is committed")
-    parser.add_argument("--timeout", type=int, help="seconds per cell (default: 8 h at full, 1 h otherwise)")
+    parser.add_argument("--timeout", type=int, help=TIMEOUT_HELP)
     args = parser.parse_args(argv)
     args.timeout = cell_timeout(args.timeout, args.profile)
     for stem in args.stems:
@@ -362,7 +363,7 @@ def main() -> None:
     parser.add_argument("notebook", type=Path)
     parser.add_argument("output", type=Path, nargs="?")
     parser.add_argument("--inplace", action="store_true", help="overwrite the notebook itself")
-    parser.add_argument("--timeout", type=int, help=f"seconds per cell (default {CELL_TIMEOUT['quick']})")
+    parser.add_argument("--timeout", type=int, help=TIMEOUT_HELP + ", the profile being HW_PROFILE's, else quick")
     args = parser.parse_args()
     args.timeout = cell_timeout(args.timeout, os.environ.get("HW_PROFILE") or "quick")
     if not args.notebook.exists():
