@@ -533,14 +533,15 @@ def test_committed_run_orders_every_gan_between_floor_and_ceiling():
 def test_committed_seed_benchmark_holds_both_fids_per_seed():
     """figures/gan_fashion_mnist_beyond/seeds.json (make ganseeds): per seed the two recipes' FIDs in the
     classifier's features and in Inception-v3's, their ratios as recorded; ours under half of plain's in the
-    classifier's features and below plain's with Inception."""
+    classifier's features and in Inception-v3's (at 2,000 images per set, where FID's small-sample bias,
+    which pulls the ratio towards 1, is smaller than at the graded notebook's counts)."""
     seeds = json.loads((REPO / "figures" / "gan_fashion_mnist_beyond" / "seeds.json").read_text())
-    assert seeds["seeds"] == [0, 1, 2] and seeds["n_inception"] >= 500
+    assert seeds["seeds"] == [0, 1, 2] and seeds["n_inception"] >= 2000
     for seed in seeds["seeds"]:
         row = seeds["per_seed"][str(seed)]
         assert row["ratio"] == pytest.approx(row["ours_fid"] / row["plain_fid"], abs=1e-4)
         assert row["inception_ratio"] == pytest.approx(row["ours_inception_fid"] / row["plain_inception_fid"], abs=1e-4)
-        assert row["ratio"] <= 0.5 and row["inception_ratio"] < 1, seed
+        assert row["ratio"] <= 0.5 and row["inception_ratio"] <= 0.5, seed
     assert seeds["mean"]["inception_ratio"] == pytest.approx(
         sum(seeds["per_seed"][str(s)]["inception_ratio"] for s in seeds["seeds"]) / 3, abs=1e-4)
 
