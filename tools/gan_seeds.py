@@ -18,9 +18,11 @@ numbers do not depend on it.
 A run that is already measured (the same recipe, seed, budget, thread count and Inception
 count in the previous seeds.json; with --inception 0 also in
 figures/gan_fashion_mnist_beyond/recipe_search.json) is read from there instead of trained
-again. Training and scoring are deterministic for one version of the code, but entries
-logged by older code need not match a retrain: seed 0 of the previous seeds.json (plain
-FID 105.41) retrained at 74.52. --retrain trains every run.
+again. Training and scoring repeat exactly for one version of the code on one machine, but
+entries logged by older code or on another machine need not match a retrain: seed 0 of an
+older seeds.json (plain FID 105.41) retrained at 74.52, and seed 1's plain FID, 89.81 in
+the 500-image log, was 107.27 when the same code retrained it on another CPU (the cause was
+not isolated). --retrain trains every run.
 """
 from __future__ import annotations
 
