@@ -387,6 +387,18 @@ def budget(profile: str) -> dict:
     return notebook_namespace(NOTEBOOK, tag="budget", extra={"run": run})
 
 
+def test_quick_and_full_score_in_one_feature_space():
+    """Domain-feature FIDs compare only inside one classifier's feature space: the graded run and the
+    companion train their classifier for one number of updates in quick and in full (smoke stays short)."""
+    updates = {}
+    for notebook in (NOTEBOOK, "gan_fashion_mnist_beyond.ipynb"):
+        for profile in ("smoke", "quick", "full"):
+            run = types.SimpleNamespace(device=torch.device("cpu"), pick=lambda profile=profile, **kw: kw[profile])
+            updates[notebook, profile] = notebook_namespace(notebook, tag="budget", extra={"run": run})["classifier_updates"]
+    assert len({updates[nb, p] for nb in (NOTEBOOK, "gan_fashion_mnist_beyond.ipynb") for p in ("quick", "full")}) == 1, updates
+    assert all(updates[nb, "full"] > updates[nb, "smoke"] for nb in (NOTEBOOK, "gan_fashion_mnist_beyond.ipynb")), updates
+
+
 def test_committed_benchmark_matches_the_notebooks_recipe(nb_code):
     sys.path.insert(0, str(REPO / "tools"))
     from gan_experiment import same_recipe
@@ -557,6 +569,7 @@ def test_committed_full_budget_ema_log_is_our_recipe_at_the_full_budget(nb_code)
     for r in log["runs"]:
         assert {k for k in ours if json.dumps(ours[k]) != json.dumps(r["recipe"][k])} <= {"name", "ema_decay"}
         assert r["gan_updates"] == full_budget["gan_updates"] == r["eval_updates"][-1]
+        assert r["classifier_updates"] == full_budget["classifier_updates"], "re-run tools/gan_full_budget.py"
         assert r["eval_updates"] == list(range(full_budget["eval_every"], r["gan_updates"] + 1, full_budget["eval_every"]))
         assert len(r["fid_by_epoch"]) == len(r["eval_updates"]) and all(f > 0 for f in r["fid_by_epoch"] + [r["fid"]])
     assert ours["ema_decay"] in {r["recipe"]["ema_decay"] for r in log["runs"] if r["seed"] == 0}

@@ -36,6 +36,7 @@ def main() -> None:
             log["command"] = COMMAND
             log["runs"] = [r for r in log["runs"] if (r["recipe"]["ema_decay"], r["seed"]) != (decay, args.seed)]
             log["runs"].append({"seed": args.seed, "threads": threads, "gan_updates": setup.nb["gan_updates"],
+                                "classifier_updates": setup.nb["classifier_updates"],
                                 "recipe": dataclasses.asdict(recipe), **result})
 
 
