@@ -381,20 +381,17 @@ def test_classifier_cache_gives_the_trained_weights(nb_code, fashion, tmp_path, 
     assert "cached classifier does not match its recorded sha256 (corrupt); discarding it" in said, said
 
 
-def budget(profile: str) -> dict:
-    """The notebook's budget cell, executed for `profile` on a CPU."""
+def budget(profile: str, notebook: str = NOTEBOOK) -> dict:
+    """A notebook's budget cell, executed for `profile` on a CPU."""
     run = types.SimpleNamespace(device=torch.device("cpu"), pick=lambda **kw: kw[profile])
-    return notebook_namespace(NOTEBOOK, tag="budget", extra={"run": run})
+    return notebook_namespace(notebook, tag="budget", extra={"run": run})
 
 
 def test_quick_and_full_score_in_one_feature_space():
     """Domain-feature FIDs compare only inside one classifier's feature space: the graded run and the
     companion train their classifier for one number of updates in quick and in full (smoke stays short)."""
-    updates = {}
-    for notebook in (NOTEBOOK, "gan_fashion_mnist_beyond.ipynb"):
-        for profile in ("smoke", "quick", "full"):
-            run = types.SimpleNamespace(device=torch.device("cpu"), pick=lambda profile=profile, **kw: kw[profile])
-            updates[notebook, profile] = notebook_namespace(notebook, tag="budget", extra={"run": run})["classifier_updates"]
+    updates = {(notebook, profile): budget(profile, notebook)["classifier_updates"]
+               for notebook in (NOTEBOOK, "gan_fashion_mnist_beyond.ipynb") for profile in ("smoke", "quick", "full")}
     assert len({updates[nb, p] for nb in (NOTEBOOK, "gan_fashion_mnist_beyond.ipynb") for p in ("quick", "full")}) == 1, updates
     assert all(updates[nb, "full"] > updates[nb, "smoke"] for nb in (NOTEBOOK, "gan_fashion_mnist_beyond.ipynb")), updates
 
