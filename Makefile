@@ -27,11 +27,14 @@ NB ?=
 # TIMEOUT: seconds one notebook cell may run before it is stopped as hung (default 8 h at full, 1 h otherwise).
 TIMEOUT ?=
 
-GRADED := binary_addition_rnn gan_fashion_mnist transformer_sentiment
-# Each graded notebook, then its companion ("Beyond the homework") when there is one; each runs alone.
-NOTEBOOKS := $(foreach n,$(GRADED),$(n) $(patsubst notebooks/%.ipynb,%,$(wildcard notebooks/$(n)_beyond.ipynb)))
+# Every notebook, in PDF order (each graded notebook, then its companion), from bundle.toml: the one
+# list of the bundle's assignments and notebooks (read with standard-library Python, no venv needed).
+NOTEBOOKS := $(shell $(PYTHON) tools/manifest.py stems 2>&1)
+ifneq ($(findstring FAILED,$(NOTEBOOKS)),)
+$(error $(NOTEBOOKS))
+endif
 SHOWN := $(BUILD)/notebooks
-THEORY_SOURCES := $(wildcard theory/*.tex theory/sections/*.tex theory/*.bib) $(wildcard figures/theory/*)
+THEORY_SOURCES := $(wildcard theory/*.tex theory/sections/*.tex theory/*.bib) $(wildcard figures/theory/*) bundle.toml tools/manifest.py
 SETUP_STAMP := $(VENV)/.setup-done
 LOCK := $(BUILD)/.lock
 TRUE_FRESH := $(filter 1 yes true on,$(FRESH))
@@ -61,15 +64,19 @@ ifneq ($(STAMPS),ok)
 $(error $(STAMPS))
 endif
 
-help: ## list the targets
+help: ## @student list the targets
 	@echo "make pdf    -> $(BUILD)/submission.pdf (theory + notebooks), per-assignment PDFs and zips"
 	@echo "make test   -> the test suite (smoke profile)"
-	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | awk -F'\t' '{printf "  %-18s %s\n", $$1, $$2}'
-	@echo "Variables: PROFILE=smoke|quick|full (now: $(PROFILE)), FRESH=1, NB=<stem>, FORCE=1, BUILD=$(BUILD)"
+	@for group in student notebooks benchmarks checks; do \
+	  case $$group in student) echo "For students:";; notebooks) echo "Running and publishing notebooks (docs/maintaining.md):";; \
+	    benchmarks) echo "Benchmarks, not part of make pdf (docs/results.md):";; checks) echo "Maintenance checks, not part of make test:";; esac; \
+	  grep -E "^[a-z][a-z-]*:.*## @$$group " $(MAKEFILE_LIST) | sed -E "s/:.*## @$$group /\t/" | awk -F'\t' '{printf "  %-18s %s\n", $$1, $$2}'; \
+	done
+	@echo "Variables: PROFILE=smoke|quick|full (now: $(PROFILE)), FRESH=1, NB=<stem>, FORCE=1, TIMEOUT=<seconds>, BUILD=$(BUILD)"
 
-setup: $(SETUP_STAMP) system ## create .venv from requirements.txt and install system packages
+setup: $(SETUP_STAMP) system ## @student create .venv from requirements.txt and install system packages
 
-system: ## install TeX, pandoc, latexmk, fonts, dataset-fashion-mnist if missing (apt)
+system: ## @student install TeX, pandoc, latexmk, fonts, dataset-fashion-mnist if missing (apt)
 	@bash tools/setup_system.sh
 
 $(SETUP_STAMP): requirements.txt requirements-data.txt tools/setup_venv.py
@@ -78,15 +85,15 @@ $(SETUP_STAMP): requirements.txt requirements-data.txt tools/setup_venv.py
 	$(PY) tools/setup_venv.py $(PY)
 	@touch $@
 
-data: setup ## find or fetch every dataset into data/ (offline fallbacks print one line)
+data: setup ## @notebooks find or fetch every dataset into data/ (offline fallbacks print one line)
 	cd notebooks && ../$(PY) -c "import hwcommon as hw; hw.fashion_mnist('$(HW_DATA_DIR)'); hw.mnist('$(HW_DATA_DIR)'); hw.reviews('$(HW_DATA_DIR)'); hw.minilm('$(HW_DATA_DIR)')"
 
-sync: | $(SETUP_STAMP) ## copy notebooks/hwcommon.py into each notebook's hidden plumbing cell (and the Colab links)
+sync: | $(SETUP_STAMP) ## @notebooks copy notebooks/hwcommon.py into each notebook's hidden plumbing cell (and the Colab links)
 	$(PY) tools/sync_notebooks.py
 
 # ---------------------------------------------------------------- notebooks
 
-notebooks: $(foreach n,$(NOTEBOOKS),$(SHOWN)/$(n).ipynb) ## the notebooks the PDFs show -> build/notebooks/ (runs only those whose inputs changed)
+notebooks: $(foreach n,$(NOTEBOOKS),$(SHOWN)/$(n).ipynb) ## @notebooks the notebooks the PDFs show -> build/notebooks/ (runs only those whose inputs changed)
 
 # build/notebooks/<stem>.ipynb: the committed notebook when its recorded run
 # matches its inputs, else a run at PROFILE from build/runs/<stem>/ (made now
@@ -101,19 +108,19 @@ $(BUILD)/stamps/%.want: ;
 $(SHOWN)/%.pdf: $(SHOWN)/%.ipynb tools/build_pdf.py $(wildcard tools/nbconvert_template/*)
 	@$(PY) tools/build_pdf.py notebook $< $@
 
-run: | $(SETUP_STAMP) system ## a fresh run of NB=<stem> at PROFILE -> build/runs/<stem>/ (then `make publish NB=<stem>`)
-	@test -n "$(NB)" || { echo "FAILED: make run: name the notebook, e.g. make run NB=binary_addition_rnn PROFILE=full" >&2; exit 2; }
+run: | $(SETUP_STAMP) system ## @notebooks a fresh run of NB=<stem> at PROFILE -> build/runs/<stem>/ (then `make publish NB=<stem>`)
+	@test -n "$(NB)" || { echo "FAILED: make run: name the notebook, NB=<stem> with a stem of: $(NOTEBOOKS)" >&2; exit 2; }
 	@$(SYNC_CHECK)
 	@mkdir -p $(BUILD); flock -n $(LOCK) true || echo "make run: waiting for the other make in this tree ($(LOCK))"
 	@flock -o $(LOCK) $(PY) tools/run_notebook.py run $(NB) --build $(BUILD) --profile $(PROFILE) $(if $(TIMEOUT),--timeout $(TIMEOUT))
 
-publish: | $(SETUP_STAMP) ## copy the finished run of NB=<stem> into figures/ and notebooks/, rewrite the README table (FORCE=1: over a higher profile)
-	@test -n "$(NB)" || { echo "FAILED: make publish: name the notebook, e.g. make publish NB=binary_addition_rnn" >&2; exit 2; }
+publish: | $(SETUP_STAMP) ## @notebooks copy the finished run of NB=<stem> into figures/ and notebooks/, rewrite docs/results.md's table (FORCE=1: over a higher profile)
+	@test -n "$(NB)" || { echo "FAILED: make publish: name the notebook, NB=<stem> with a stem of: $(NOTEBOOKS)" >&2; exit 2; }
 	@mkdir -p $(BUILD); flock -o $(LOCK) $(PY) tools/publish.py $(NB) --build $(BUILD) $(if $(filter 1 yes true on,$(FORCE)),--force)
 
 # ---------------------------------------------------------------- documents
 
-theory: $(BUILD)/theory.pdf ## build the written answers alone -> build/theory.pdf
+theory: $(BUILD)/theory.pdf ## @notebooks build the written answers alone -> build/theory.pdf
 
 $(BUILD)/theory.pdf: $(THEORY_SOURCES) tools/build_pdf.py | $(SETUP_STAMP) $(SYSTEM)
 	@mkdir -p $(BUILD)
@@ -127,7 +134,7 @@ PDF_INPUTS := $(THEORY_SOURCES) tools/build_pdf.py $(foreach n,$(NOTEBOOKS),$(SH
 ifneq ($(QUESTION),)
 pdf: $(BUILD)/submission.pdf
 else
-pdf: | $(SETUP_STAMP) ## theory + notebooks -> build/submission.pdf, build/<assignment>.pdf/.zip/.pages.json
+pdf: | $(SETUP_STAMP) ## @student theory + notebooks -> build/submission.pdf, build/<assignment>.pdf/.zip/.pages.json
 	@mkdir -p $(BUILD)
 	@flock -n $(LOCK) true || echo "make pdf: another make pdf is running in this tree; waiting for it to finish ($(LOCK))"
 	@flock -o $(LOCK) sh -c '$(PY) tools/run_record.py summary --build $(BUILD) --profile $(PROFILE) --seed "$(HW_SEED)" --fresh "$(FRESH)" $(NOTEBOOKS) && $(MAKE) --no-print-directory -j$$(nproc) $(BUILD)/submission.pdf'
@@ -136,30 +143,30 @@ endif
 $(BUILD)/submission.pdf: $(PDF_INPUTS) | $(SETUP_STAMP) $(SYSTEM)
 	@$(PY) tools/build_pdf.py --build $(BUILD) documents --notebooks $(SHOWN)
 
-test: setup ## run the tests (notebooks in the smoke profile, theory checks, the PDF build)
+test: setup ## @student run the tests (notebooks in the smoke profile, theory checks, the PDF build)
 	$(PY) -m pytest -q -n 2 --dist loadgroup tests
 
-clean: ## remove build/ (keeps .venv and data/)
+clean: ## @student remove build/ (keeps .venv and data/)
 	rm -rf $(BUILD)
 
 FORCE:
 
 .PHONY: ganseeds
-ganseeds: | $(SETUP_STAMP) ## GAN benchmark: plain vs our recipe on seeds 0, 1, 2 at the quick budget, classifier-feature and Inception FIDs -> figures/gan_fashion_mnist_beyond/seeds.json (not part of pdf)
-	HW_THREADS=$${HW_THREADS:-1} $(PY) tools/gan_seeds.py --jobs $${JOBS:-3}
+ganseeds: | $(SETUP_STAMP) ## @benchmarks GAN benchmark: plain vs our recipe on seeds 0, 1, 2 at the quick budget, classifier-feature and Inception FIDs -> seeds.json in the GAN companion's figures/ folder (~66 min; not part of pdf)
+	HW_THREADS=$${HW_THREADS:-1} $(PY) tools/bench/gan_seeds.py --jobs $${JOBS:-3}
 
 .PHONY: binaryablation
-binaryablation: | $(SETUP_STAMP) ## binary addition Part 2: which levers move the question's model -> figures/binary_addition_rnn_beyond/part2_ablation.json (shown by binary_addition_rnn_beyond.ipynb) (~1 h on 2 cores; not part of pdf)
-	$(PY) tools/binary_part2_ablation.py --jobs $${JOBS:-2}
+binaryablation: | $(SETUP_STAMP) ## @benchmarks binary addition Part 2: which levers move the question's model -> part2_ablation.json, shown by the binary companion (~1 h on 2 cores; not part of pdf)
+	$(PY) tools/bench/binary_part2_ablation.py --jobs $${JOBS:-2}
 
 .PHONY: sentiment-ablation
-sentiment-ablation: | $(SETUP_STAMP) ## sentiment recipes, each choice measured -> figures/transformer_sentiment_beyond/ablation.json (~22 min on one core; not part of pdf)
-	HW_THREADS=$${HW_THREADS:-1} $(PY) tools/sentiment_ablation.py
+sentiment-ablation: | $(SETUP_STAMP) ## @benchmarks sentiment recipes, each choice measured -> ablation.json, shown by the sentiment companion (~22 min on one core; not part of pdf)
+	HW_THREADS=$${HW_THREADS:-1} $(PY) tools/bench/sentiment_ablation.py
 
 .PHONY: colab-check
-colab-check: | $(SETUP_STAMP) ## each notebook alone in a fresh venv with Colab's packages, offline and with loopback internet (slow; not in make test)
-	$(PY) tools/colab_check.py
+colab-check: | $(SETUP_STAMP) ## @checks each notebook alone in a fresh venv with Colab's packages, offline and with loopback internet (slow; not in make test)
+	$(PY) tools/checks/colab_check.py
 
 .PHONY: mutation-check
-mutation-check: | $(SETUP_STAMP) ## put one known bug at a time into a copy of the project and run the tests that should catch it; lists the survivors (~5 min; not in make test)
-	$(PY) tools/mutation_check.py
+mutation-check: | $(SETUP_STAMP) ## @checks put one known bug at a time into a copy of the project and run the tests that should catch it; lists the survivors (~5 min; not in make test)
+	$(PY) tools/checks/mutation_check.py

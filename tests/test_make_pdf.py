@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -33,19 +34,29 @@ from filelock import FileLock
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "tools"))
+import manifest  # noqa: E402
 import publish  # noqa: E402
 import run_record  # noqa: E402
 
-TOPICS = {"binary_addition_rnn": "binary_addition", "gan_fashion_mnist": "gan",
-          "transformer_sentiment": "sentiment", "gan_fashion_mnist_beyond": "gan_fashion_mnist_beyond"}
+# The stand-ins: every graded notebook of bundle.toml, and one companion (its figures/ input makes
+# the "an input file changed" case).
+COMPANION = "gan_fashion_mnist_beyond"
+TOPICS = {nb.stem: nb.topic for nb in manifest.load().notebooks if nb.graded or nb.stem == COMPANION}
+
+
+def mini_manifest(stems) -> str:
+    """bundle.toml with only the [[notebook]] entries of `stems` (the stand-ins)."""
+    head, *entries = (REPO / "bundle.toml").read_text().split("\n[[notebook]]\n")
+    kept = [e for e in entries if re.search(r'^stem = "(\w+)"', e, flags=re.M).group(1) in stems]
+    return "\n[[notebook]]\n".join([head, *kept])
 
 QUESTIONS = {"nyu_p1_p3": ("\\HWCourse: Problems 1--3", "sec:nyu", ["Problem 1", "Problem 2", "Problem 3"]),
              "uark_q1_q3": ("UArk: Questions 1--3", "sec:uark", ["Question 1", "Question 2", "Question 3"]),
              "cs230": ("CS230", "sec:cs230", [f"Question {n}" for n in range(1, 8)])}
 
 
-def fake_notebook(stem: str, value: int) -> nbformat.NotebookNode:
-    topic = TOPICS[stem]
+def fake_notebook(stem: str, value: int, topic: str | None = None) -> nbformat.NotebookNode:
+    topic = topic or TOPICS[stem]
     nb = nbformat.v4.new_notebook()
     reads = ["figures/gan_fashion_mnist_beyond/seeds.json"] if stem.endswith("_beyond") else []
     nb.metadata["hw"] = {"reads": reads}
@@ -83,6 +94,8 @@ def make_mini_repo(root: Path) -> Path:
     theory.mkdir(parents=True)
     shutil.copy2(REPO / "theory" / "preamble.tex", root / "theory" / "preamble.tex")
     shutil.copy2(REPO / "theory" / "student.tex", root / "theory" / "student.tex")
+    shutil.copy2(REPO / "theory" / "cover.tex", root / "theory" / "cover.tex")
+    (root / "bundle.toml").write_text(mini_manifest(TOPICS))
     for stem, (title, label, questions) in QUESTIONS.items():
         body = f"\\section{{{title}}}\\label{{{label}}}\nIntroduction.\n"
         for i, q in enumerate(questions):
@@ -205,6 +218,43 @@ def test_committed_runs_are_shown_as_they_are(mini):
     assert pages["notebooks"]["gan_fashion_mnist"] == pages["questions"]["Problem 4"]
     assert set(pages["notebooks"]["gan_fashion_mnist_beyond"]) <= set(pages["appendix"])
     assert make(mini, "-q", "pdf", check=False).returncode == 0, "make -q pdf: out of date right after make pdf"
+
+
+NEXT_YEAR = """
+[[assignment]]
+slug = "next-year-hw1"
+title = "Next Year — Homework 1"
+course = "Next Year HW1"
+short = "Next Year HW1"
+sections = []
+questions = ["Problem 1"]
+answers = { "Problem 1" = "next_year" }
+
+[[notebook]]
+stem = "next_year"
+topic = "next_year"
+title = "Next year's notebook"
+"""
+
+
+def test_a_new_assignment_joins_the_bundle_through_the_manifest_alone(mini, tmp_path):
+    """A maintainer adds next year's homework: its notebook and its entries in bundle.toml, no
+    other file. make pdf runs it (it has no recorded run), builds its PDF with the notebook as
+    the question's answer, lists its pages, zips it, and puts it in the merged PDF."""
+    repo = copy_of(mini, tmp_path)
+    (repo / "bundle.toml").write_text((repo / "bundle.toml").read_text() + NEXT_YEAR)
+    nbformat.write(fake_notebook("next_year", 7, topic="next_year"), repo / "notebooks" / "next_year.ipynb")
+    log = make(repo, "pdf").stdout
+    assert "1 of 5 need a run at smoke" in log and "next_year (no run recorded in it)" in log, log
+    assert "next-year-hw1.pdf (pages to tag in Gradescope" in log
+    pages = json.loads((repo / "build" / "next-year-hw1.pages.json").read_text())
+    assert list(pages["questions"]) == ["Problem 1"] and pages["notebooks"]["next_year"] == pages["questions"]["Problem 1"]
+    with zipfile.ZipFile(repo / "build" / "next-year-hw1.zip") as z:
+        assert "next-year-hw1/next_year.ipynb" in z.namelist()
+    for pdf in ("next-year-hw1.pdf", "submission.pdf"):
+        text = pdf_text(repo / "build" / pdf)
+        assert "Stand-in for next year" in text and "value 7" in text, pdf
+    assert "Next Year — Homework 1" in pdf_text(repo / "build" / "submission.pdf")
 
 
 def test_only_the_edited_notebook_runs_and_committed_figures_stay(mini, tmp_path):

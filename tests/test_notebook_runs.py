@@ -8,8 +8,8 @@
    sentiment notebook this run uses the oldest transformers release it
    supports (tests/test_transformers_versions.py installs it), run 1 the
    pinned one: the same numbers at both ends of the supported range. The
-   notebooks in ONE_RUN skip run 2 (their smoke run is checked on run 1);
-3. for the notebooks in SEED_1_RUNS (the publishing code is hwcommon's and the
+   notebooks whose options say one_run skip run 2 (their smoke run is checked on run 1);
+3. for the notebooks whose options say seed_1_run (the publishing code is hwcommon's and the
    runner's, the same for every notebook, so the quickest notebook stands for
    all): a run with HW_SEED=1 is stopped with SIGTERM midway: the runner
    reports the cell and exits non-zero, and the outputs of run 2 stay exactly
@@ -21,6 +21,11 @@ Run 2 is also the smoke run whose content each notebook's own test module
 checks: its `check_smoke_run(metrics, root)` (`check_smoke_run_beyond` for a
 companion), when it defines one (root holds
 run 1's `executed.ipynb` and run 2's `executed/<notebook>-seed0.ipynb`).
+
+The notebooks are bundle.toml's; each one's test module (its `tests` there)
+may set options for these runs in SMOKE_RUNS = {stem: {option: True}}:
+one_run, seed_1_run, oldest_transformers, and first (start it before the
+others: the longest runs first, see conftest.LONGEST_FIRST).
 """
 from __future__ import annotations
 
@@ -41,28 +46,25 @@ import pytest
 from conftest import REPO, execute_in_place, without_timings
 
 PY = sys.executable
-GRADED = {"binary_addition_rnn": "binary_addition", "gan_fashion_mnist": "gan",
-          "transformer_sentiment": "sentiment"}
-# each graded notebook and its companion ("Beyond the homework"), with the topic it writes
-NOTEBOOKS = {**GRADED, **{f"{stem}_beyond": f"{stem}_beyond" for stem in GRADED}}  # a companion writes figures/<its stem>/
-# step 3 for these only: two more runs of every notebook would add half to the suite's time
-SEED_1_RUNS = {"binary_addition_rnn_beyond"}
-# run 2 of these with the oldest transformers release the notebook supports
-OLDEST_TRANSFORMERS_RUN = {"transformer_sentiment"}
-# no run 2 (the suite's time): these companions run their graded notebook's library cells, whose
-# two runs are compared, and seed their own models (fine-tuning and Model B; the GAN variants)
-# through the same run.seed_for; their smoke run is checked on run 1
-ONE_RUN = {"transformer_sentiment_beyond", "gan_fashion_mnist_beyond"}
-TEST_MODULES = {"binary_addition_rnn": "test_binary_addition", "gan_fashion_mnist": "test_gan",
-                "transformer_sentiment": "test_sentiment"}
+sys.path.insert(0, str(REPO / "tools"))
+import manifest  # noqa: E402
+
+BUNDLE = manifest.load()
+NOTEBOOKS = {nb.stem: nb.topic for nb in BUNDLE.notebooks}  # each notebook and the figures/<topic>/ it writes
+TEST_MODULES = {nb.stem: Path(nb.tests).stem for nb in BUNDLE.notebooks if nb.tests}
+
+
+def options(stem: str) -> dict:
+    """The options its own test module sets for this notebook's runs (SMOKE_RUNS)."""
+    module = TEST_MODULES.get(stem)
+    return getattr(importlib.import_module(module), "SMOKE_RUNS", {}).get(stem, {}) if module else {}
 
 
 def smoke_check(stem: str):
     """The notebook's own test module's check of its smoke run: check_smoke_run for a
     graded notebook, check_smoke_run_beyond for its companion (None when undefined)."""
-    graded = stem.removesuffix("_beyond")
-    name = "check_smoke_run_beyond" if stem != graded else "check_smoke_run"
-    return getattr(importlib.import_module(TEST_MODULES[graded]), name, None)
+    name = "check_smoke_run" if BUNDLE.notebook(stem).graded else "check_smoke_run_beyond"
+    return getattr(importlib.import_module(TEST_MODULES[stem]), name, None) if stem in TEST_MODULES else None
 
 
 def smoke_env(**extra) -> dict:
@@ -110,10 +112,8 @@ def staged_files(root: Path, topic: str) -> list:
     return [p for p in staging.glob(f"{topic}-*/**/*") if p.is_file()] if staging.exists() else []
 
 
-# the longest runs first (see conftest.LONGEST_FIRST)
-BY_RUN_TIME = ["transformer_sentiment", "transformer_sentiment_beyond", "gan_fashion_mnist",
-               "gan_fashion_mnist_beyond", "binary_addition_rnn", "binary_addition_rnn_beyond"]
-assert sorted(BY_RUN_TIME) == sorted(NOTEBOOKS)
+# the longest runs first (see conftest.LONGEST_FIRST): those marked first, then bundle.toml's order
+BY_RUN_TIME = sorted(NOTEBOOKS, key=lambda stem: not options(stem).get("first"))
 
 
 @pytest.mark.parametrize("stem", BY_RUN_TIME)
@@ -121,12 +121,12 @@ def test_notebook_alone_same_seed_same_numbers_and_stopped_runs_publish_nothing(
     topic = NOTEBOOKS[stem]
     root = tmp_path / "alone"
     alone = run_alone(stem, root)
-    if stem in ONE_RUN:
+    if options(stem).get("one_run"):
         smoke_check(stem)(alone, root)
         return
 
     extra = {}
-    if stem in OLDEST_TRANSFORMERS_RUN:
+    if options(stem).get("oldest_transformers"):
         from test_transformers_versions import OLDEST, NotInstallable, installed, seen_version
         try:
             extra = {"PYTHONPATH": str(installed(OLDEST))}
@@ -147,7 +147,7 @@ def test_notebook_alone_same_seed_same_numbers_and_stopped_runs_publish_nothing(
     before = snapshot(*published)
     assert "figures/" + topic + "/metrics.json" in before
 
-    if stem not in SEED_1_RUNS:
+    if not options(stem).get("seed_1_run"):
         return
 
     # stop a seed-1 run as soon as it has written something into its staging folder

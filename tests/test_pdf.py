@@ -98,9 +98,8 @@ def shown(build_dir: Path, stem: str) -> Path:
     return build_dir / "notebooks" / f"{stem}.ipynb"
 
 
-# Every notebook the PDFs show: the graded ones and the companions that exist.
-ALL_NOTEBOOKS = [s for stem in build_pdf.NOTEBOOKS
-                 for s in (stem, f"{stem}_beyond") if (REPO / "notebooks" / f"{s}.ipynb").exists()]
+# Every notebook the PDFs show: the graded ones and their companions (bundle.toml).
+ALL_NOTEBOOKS = build_pdf.BUNDLE.stems
 
 
 def documents(build_dir: Path) -> list:
@@ -148,7 +147,7 @@ def test_zips_hold_the_pdf_the_executed_notebook_and_a_readme(smoke_build):
             names = set(z.namelist())
             readme = z.read(f"{a.slug}/README.md").decode()
             notebooks = {stem: z.read(f"{a.slug}/{stem}.ipynb") for stem in ALL_NOTEBOOKS
-                         if stem.removesuffix("_beyond") in a.notebooks.values()}
+                         if (build_pdf.BUNDLE.notebook(stem).companion_of or stem) in a.answers.values()}
         expected = {f"{a.slug}/{a.slug}.pdf", f"{a.slug}/README.md"} | {f"{a.slug}/{s}.ipynb" for s in notebooks}
         assert names == expected, f"{a.slug}.zip holds {sorted(names)}"
         assert "hwcommon" not in readme, f"{a.slug}: the README still mentions hwcommon"
@@ -224,8 +223,8 @@ def test_each_question_starts_a_page_under_its_own_header(smoke_build):
         for q, numbers in pages.items():
             assert numbers == list(range(numbers[0], numbers[-1] + 1)), f"{a.slug} {q}: pages {numbers}"
             first_lines = texts[numbers[0] - 1].splitlines()[:3]
-            if q in a.notebooks:  # the notebook's own title opens its first page
-                title = notebook_title(shown(build_dir, a.notebooks[q]))
+            if q in a.answers:  # the notebook's own title opens its first page
+                title = notebook_title(shown(build_dir, a.answers[q]))
                 assert squash(title)[:30] in squash("\n".join(first_lines)), f"{a.slug} {q}: {first_lines}"
                 assert "Run shown:" in texts[numbers[0] - 1], f"{a.slug} {q}: no run stamp on its first page"
             else:  # the header, then the question's heading
@@ -246,7 +245,7 @@ def test_page_map_matches_the_pdf(smoke_build):
             assert re.search(rf"^  {q} +{re.escape(build_pdf.page_ranges(numbers))}$", log, re.M), q
         # the graded notebook's pages are its question's; a companion's are in the appendix, where
         # each page carries the appendix header
-        for q, stem in a.notebooks.items():
+        for q, stem in a.answers.items():
             assert page_map["notebooks"][stem] == page_map["questions"][q]
             companion = page_map["notebooks"].get(f"{stem}_beyond")
             assert (companion is not None) == (f"{stem}_beyond" in ALL_NOTEBOOKS), a.slug
@@ -303,7 +302,7 @@ def test_no_written_page_is_half_blank_before_its_question_ends(smoke_build):
         bottoms = body_bottoms(build_dir / f"{a.slug}.pdf")
         page_map = json.loads((build_dir / f"{a.slug}.pages.json").read_text())
         for q, numbers in page_map["questions"].items():
-            if q in a.notebooks:
+            if q in a.answers:
                 continue
             for number in numbers[:-1]:
                 bottom, height = bottoms[number - 1]

@@ -13,6 +13,14 @@ import torch
 import hwcommon as hw
 from conftest import REPO, committed_metrics, notebook_namespace
 
+# Options of tests/test_notebook_runs.py's runs of these notebooks: run 2 of the graded one with the
+# oldest transformers release it supports; no run 2 of the companion (it runs the graded notebook's
+# library cells, whose two runs are compared, and seeds its own models through the same run.seed_for).
+# Both start first: the longest smoke runs.
+SMOKE_RUNS = {"transformer_sentiment": {"oldest_transformers": True, "first": True},
+              "transformer_sentiment_beyond": {"one_run": True, "first": True}}
+
+
 NOTEBOOK = "transformer_sentiment.ipynb"
 COMPANION = "transformer_sentiment_beyond.ipynb"
 

@@ -54,11 +54,12 @@ import time
 import unicodedata
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from atomic import atomic_output, free_mb  # noqa: E402
+import manifest  # noqa: E402
 import run_record  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,59 +67,16 @@ THEORY = REPO / "theory"
 TEMPLATE_DIR = Path(__file__).resolve().parent / "nbconvert_template"
 STUDENT_FILE = THEORY / "student.tex"
 
-# The notebooks, by file stem, with the title used in tables of contents.
-NOTEBOOKS = {
-    "gan_fashion_mnist": "GAN on FashionMNIST vs the MNIST conditional GAN (notebook)",
-    "transformer_sentiment": "Transformer sentiment analysis (notebook)",
-    "binary_addition_rnn": "Binary addition with RNNs (notebook)",
-}
-
-# The theory sections, by file stem under theory/sections/.
-SECTIONS = {"nyu": "nyu_p1_p3", "uark": "uark_q1_q3", "cs230": "cs230"}
-
-
-@dataclass
-class Assignment:
-    slug: str  # build/<slug>.pdf, .zip and .pages.json
-    title: str  # the course's name for it, on the cover and in the bookmarks
-    course: str  # short name in the header of every page of its questions
-    sections: list  # theory section stems
-    questions: list  # its top-level questions, in order, as the homework names them
-    notebooks: dict = field(default_factory=dict)  # question -> stem of the notebook that answers it
-    preface: str = ""  # LaTeX shown before the sections in this assignment's own PDF
-    in_submission: str = ""  # LaTeX used instead of the sections in the merged PDF
-
-
-ASSIGNMENTS = [
-    Assignment("nyu-dl-fall2023", "NYU Deep Learning, Fall 2023 — Homework", "NYU Deep Learning Fall 2023",
-               [SECTIONS["nyu"]], ["Problem 1", "Problem 2", "Problem 3", "Problem 4"],
-               {"Problem 4": "gan_fashion_mnist"},
-               preface="Problem 4 (training GANs) is answered by the notebook that follows Problem 3; "
-                       "its part (c) discussion and numbers are in the notebook."),
-    Assignment("nyu-dl-fall2022-hw3", "NYU Deep Learning, Fall 2022 — Homework 3", "NYU Deep Learning Fall 2022 HW3",
-               [SECTIONS["nyu"]], ["Problem 1", "Problem 2", "Problem 3", "Problem 4"],
-               {"Problem 4": "transformer_sentiment"},
-               preface="Problems 1--3 are the same as in the Fall 2023 homework; Problem 4 "
-                       "(sentiment analysis with a transformer) is the notebook that follows Problem 3.",
-               in_submission="Problems 1--3 of this homework are word for word those of the Fall 2023 "
-                             "homework: their answers are in \\cref{sec:nyu}. Problem 4 is the notebook that follows."),
-    Assignment("uark-csce5563-hw2", "UArk CSCE 5563 Intro to Deep Learning — Homework 2", "UArk CSCE 5563 HW2",
-               [SECTIONS["uark"]], ["Question 1", "Question 2", "Question 3", "Question 4"],
-               {"Question 4": "binary_addition_rnn"},
-               preface="Question 4 (binary addition, Parts 1 and 2) is the notebook that follows Question 3."),
-    Assignment("stanford-cs230-winter2020-midterm", "Stanford CS230, Winter 2020 — Midterm",
-               "Stanford CS230 Winter 2020 Midterm", [SECTIONS["cs230"]],
-               [f"Question {n}" for n in range(1, 8)]),
-]
+BUNDLE = manifest.load()  # bundle.toml: the assignments and notebooks, in PDF order
+Assignment = manifest.Assignment
+ASSIGNMENTS = list(BUNDLE.assignments)
 
 
 def course_of_section(stem: str) -> str:
     """The header course of a section in a PDF that holds several assignments:
     a section shared by two assignments (NYU Problems 1-3) names both."""
     courses = [a.course for a in ASSIGNMENTS if stem in a.sections]
-    if len(courses) == 1:
-        return courses[0]
-    return "NYU Deep Learning Fall 2023 and Fall 2022 HW3" if stem == SECTIONS["nyu"] else " / ".join(courses)
+    return BUNDLE.section_course.get(stem) or " / ".join(courses)
 
 
 # ------------------------------------------------------- failures, one line
@@ -172,14 +130,27 @@ LATEX_SPECIALS = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "~": r"\tex
 
 # ------------------------------------------------------------ student file
 
+COVER_FILE = THEORY / "cover.tex"  # the cover's template: <<title>>, and the fields it declares
+
+
+def cover_template(path: Path = COVER_FILE) -> tuple:
+    """(fields, body): each "% field: Macro | what it is | placeholder" line of the
+    template, as {macro: (what, placeholder)}, and the LaTeX without comment lines."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise SystemExit(f"FAILED: cover: {path}: {err.strerror}") from None
+    fields = {}
+    for match in re.finditer(r"^%\s*field:\s*(\w+)\s*\|\s*([^|]+?)\s*\|\s*(.+?)\s*$", text, flags=re.M):
+        fields[match.group(1)] = (match.group(2), match.group(3))
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("%"))
+    if "<<title>>" not in body or not fields:
+        raise SystemExit(f"FAILED: cover: {path}: needs <<title>> and at least one '% field:' line")
+    return fields, body + "\n"
+
+
 # Macro -> (what it is, text that is still there while the student has not filled it in).
-STUDENT_FIELDS = {
-    "StudentName": ("name", "Your Name"),
-    "StudentID": ("ID", "N00000000"),
-    "StudentEmail": ("e-mail", "you@example.edu"),
-    "Collaborators": ("collaborators", "List them"),
-    "ToolsUsed": ("tools used", "state here which ones"),
-}
+STUDENT_FIELDS = cover_template()[0]
 
 # The cover sets the student's fields in this font (Latin, Greek, Cyrillic);
 # a character it lacks is set in the first installed font that has it
@@ -255,6 +226,7 @@ class Student:
     definitions: str  # LaTeX: the fonts and \newcommand lines, values escaped
     unfilled: list  # macros that still hold their placeholder
     path: Path
+    fields: dict  # the cover template's fields: macro -> (what it is, placeholder)
 
 
 def student_where(path: Path) -> str:
@@ -328,9 +300,11 @@ def cover_field(name: str, value: str, path: Path, fonts: dict) -> str:
 FONT_OPTIONS: dict = {}  # family -> fontspec options (the script of the characters set in it)
 
 
-def read_student(path: Path) -> Student:
-    """Read the cover fields as plain text (comment lines skipped), escape
-    them, and note which still hold their placeholder."""
+def read_student(path: Path, fields: dict | None = None) -> Student:
+    """Read the cover fields (those the template theory/cover.tex declares) as
+    plain text (comment lines skipped), escape them, and note which still hold
+    their placeholder."""
+    fields = fields or STUDENT_FIELDS
     if not path.exists():
         raise SystemExit(f"FAILED: cover: {path}: no such student file")
     try:
@@ -347,7 +321,7 @@ def read_student(path: Path) -> Student:
     main = cover_font()
     if main:
         fonts[main] = "\\hwcoverfontmain"
-    for name, (_, placeholder) in STUDENT_FIELDS.items():
+    for name, (_, placeholder) in fields.items():
         if name not in values:
             raise SystemExit(f"FAILED: cover: {student_where(path)}: \\{name} is missing "
                              f"(write \\newcommand{{\\{name}}}{{...}})")
@@ -361,12 +335,12 @@ def read_student(path: Path) -> Student:
     uses_rtl = any(script_of(ch) in RTL_SCRIPTS for v in values.values() for ch in v)
     font_lines = [f"\\newfontfamily{key}{{{family}}}[{FONT_OPTIONS.get(family, '')}]" for family, key in fonts.items()]
     preamble = "\n".join(font_lines + (["\\TeXXeTstate=1"] if uses_rtl else []))
-    return Student({name: values[name] for name in STUDENT_FIELDS}, preamble + "\n" + "\n".join(definitions),
-                   unfilled, path)
+    return Student({name: values[name] for name in fields}, preamble + "\n" + "\n".join(definitions),
+                   unfilled, path, fields)
 
 
 def draft_message(student: Student) -> str:
-    fields = ", ".join(STUDENT_FIELDS[name][0] for name in student.unfilled)
+    fields = ", ".join(student.fields[name][0] for name in student.unfilled)
     return f"DRAFT: fill in {student_where(student.path)} ({fields}), then rebuild"
 
 
@@ -455,11 +429,9 @@ def notebook_title(path: Path) -> str:
     return path.stem
 
 
-def companions(a: Assignment, notebooks_dir: Path) -> list:
-    """The companion notebooks of an assignment's graded notebooks that exist."""
-    return [f"{stem}_beyond" for stem in a.notebooks.values()
-            if (REPO / "notebooks" / f"{stem}_beyond.ipynb").is_file()
-            or (notebooks_dir / f"{stem}_beyond.pdf").is_file()]
+def companions(a: Assignment) -> list:
+    """The companion notebooks of an assignment's graded notebooks (bundle.toml)."""
+    return [nb.stem for stem in a.answers.values() for nb in BUNDLE.companions(stem)]
 
 
 # ------------------------------------------------------------ LaTeX drivers
@@ -468,30 +440,7 @@ APPENDIX = "Beyond the homework"
 
 
 def _cover(title: str) -> str:
-    return rf"""
-\begin{{titlepage}}
-\centering
-\vspace*{{3cm}}
-{{\LARGE\bfseries {title}\par}}
-\vspace{{1.5cm}}
-{{\large \StudentName\par}}
-\vspace{{0.3cm}}
-\begin{{minipage}}{{0.9\textwidth}}\centering
-\StudentID\par\smallskip
-\StudentEmail\par
-\end{{minipage}}
-\vspace{{1.5cm}}
-
-\begin{{minipage}}{{0.8\textwidth}}\small\raggedright
-\textbf{{Collaborators:}} \Collaborators\par\medskip
-\textbf{{Tools used:}} \ToolsUsed
-\end{{minipage}}
-\vfill
-\end{{titlepage}}
-\setcounter{{page}}{{2}}% page numbers are PDF page indices, the numbers Gradescope shows
-\tableofcontents
-\bigskip
-"""
+    return "\n" + cover_template()[1].replace("<<title>>", title)
 
 
 def _include_notebook(stem: str, pdf_dir: Path, toc: str, level: str = "subsection", extra: str = "") -> str:
@@ -506,7 +455,7 @@ def _include_notebook(stem: str, pdf_dir: Path, toc: str, level: str = "subsecti
 def _notebook_question(course: str, question: str, stem: str, pdf_dir: Path) -> str:
     """A notebook that answers `question`: new page, the question's header on
     every page, a table-of-contents entry at its first page."""
-    title = NOTEBOOKS.get(stem) or f"{notebook_title(REPO / 'notebooks' / f'{stem}.ipynb')} (notebook)"
+    title = f"{BUNDLE.notebook(stem).title} (notebook)"
     return (f"\\hwcourse{{{course}}}\\hwstartquestion{{{question}}}\n"
             + _include_notebook(stem, pdf_dir, f"{question}: {latex_escape(title)} ({latex_escape(stem)}.ipynb)"))
 
@@ -732,8 +681,8 @@ def build_documents(build: Path, notebooks_dir: Path, student: Student) -> list:
     documents = {}  # name -> LaTeX driver
     parts = ""
     for a in ASSIGNMENTS:
-        notebooks = "".join(_notebook_question(a.course, q, stem, notebooks_dir) for q, stem in a.notebooks.items())
-        appendix = appendix_tex(a.course, companions(a, notebooks_dir), notebooks_dir)
+        notebooks = "".join(_notebook_question(a.course, q, stem, notebooks_dir) for q, stem in a.answers.items())
+        appendix = appendix_tex(a.course, companions(a), notebooks_dir)
         preface = a.preface + "\n\n" if a.preface else ""
         merged = a.in_submission + "\n\n" if a.in_submission else preface + sections_tex(a.sections)
         parts += f"\\clearpage\n\\part{{{a.title}}}\n" + merged + notebooks + appendix + "\\hwendquestions\n"
@@ -782,14 +731,13 @@ def build_documents(build: Path, notebooks_dir: Path, student: Student) -> list:
 PIP_PACKAGES = "torch torchvision torchmetrics transformers tokenizers numpy matplotlib tqdm jupyter"
 
 
-def zip_notebooks(a: Assignment, executed_dir: Path) -> list:
-    stems = list(a.notebooks.values())
-    return stems + [s for s in companions(a, executed_dir) if (executed_dir / f"{s}.ipynb").is_file()]
+def zip_notebooks(a: Assignment) -> list:
+    return list(a.answers.values()) + companions(a)
 
 
 def zip_readme(a: Assignment, stems: list) -> str:
     lines = [f"# {a.title}", "", f"- `{a.slug}.pdf`: the written answers"
-             + (" and the executed notebooks, rendered" if a.notebooks else "")]
+             + (" and the executed notebooks, rendered" if a.answers else "")]
     for stem in stems:
         what = ("the companion notebook (beyond the homework)" if stem.endswith("_beyond")
                 else "the executed notebook")
@@ -807,7 +755,7 @@ def make_zip(a: Assignment, out_dir: Path, executed_dir: Path) -> None:
     companion) and a README on how to run them. Each notebook stands alone:
     its hidden first cell creates the helper module it imports."""
     step(f"writing {out_dir / (a.slug + '.zip')}")
-    stems = zip_notebooks(a, executed_dir)
+    stems = zip_notebooks(a)
     with zipfile.ZipFile(out_dir / f"{a.slug}.zip", "w", zipfile.ZIP_DEFLATED) as z:
         z.write(out_dir / f"{a.slug}.pdf", f"{a.slug}/{a.slug}.pdf")
         for stem in stems:

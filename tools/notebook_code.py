@@ -1,6 +1,6 @@
 """The one way code outside a notebook (tests, benchmark tools) runs a notebook's code.
 
-`load("gan_fashion_mnist", tags=("library", "budget"), run=run)` executes, in
+`load("<stem>", tags=("library", "budget"), run=run)` executes, in
 order, the notebook's code cells carrying any of `tags` (cell metadata "tags")
 in a fresh module and returns that module's namespace. Tagged cells are plain
 Python (no ! or % magics). The module is registered in sys.modules while its

@@ -9,7 +9,7 @@ NB=STEM` or by `make pdf`) and
     run wrote, swapped in as a whole),
   - replaces notebooks/STEM.ipynb by the executed notebook (its outputs and
     its metadata.hw_run record, no execution timestamps),
-  - rewrites the README's results table from figures/ (tools/results_table.py).
+  - rewrites the results table of docs/results.md from figures/ (tools/results_table.py).
 It refuses, with one line and nothing changed, when the run is not there or
 not finished, when notebooks/STEM.ipynb changed since the run (publishing
 would throw the change away), or when the committed run has a higher profile
@@ -113,13 +113,13 @@ def publish(stems: list, build: Path, force: bool, repo: Path = REPO, table: boo
     proc = subprocess.run([sys.executable, str(REPO / "tools" / "results_table.py"), "--write"],
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        refuse(f"rewriting the README results table: {proc.stderr.strip().splitlines()[-1:]}")
-    print("README.md: results table rewritten from figures/")
+        refuse(f"rewriting the results table of docs/results.md: {proc.stderr.strip().splitlines()[-1:]}")
+    print("docs/results.md: results table rewritten from figures/")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stems", nargs="+", help="notebook stems, e.g. binary_addition_rnn")
+    parser.add_argument("stems", nargs="+", help="notebook stems (bundle.toml)")
     parser.add_argument("--build", type=Path, default=REPO / "build")
     parser.add_argument("--force", action="store_true", help="replace a run of a higher profile")
     args = parser.parse_args()

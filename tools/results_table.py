@@ -1,11 +1,11 @@
-"""Print the README's results table from figures/*/metrics.json.
+"""Print the results table of docs/results.md from figures/*/metrics.json.
 
     python tools/results_table.py            # print the table
-    python tools/results_table.py --check    # exit 1 if README.md's table is stale
-    python tools/results_table.py --write    # rewrite README.md's table from figures/
+    python tools/results_table.py --check    # exit 1 if docs/results.md's table is stale
+    python tools/results_table.py --write    # rewrite docs/results.md's table from figures/
 
-The README holds the table between the markers below; tests run --check so the
-numbers in the README always come from the metrics files, as they are on disk.
+docs/results.md holds the table between the markers below; tests run --check so
+the numbers there always come from the metrics files, as they are on disk.
 Runs started by `make` write under build/, never figures/; `make publish`
 (tools/publish.py) copies a run into figures/ and rewrites this table. A
 number that moved to a companion notebook is read from
@@ -19,6 +19,11 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))
+import manifest  # noqa: E402
+
+BUNDLE = manifest.load()
+RESULTS = REPO / "docs" / "results.md"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 
@@ -33,23 +38,15 @@ def num(x, digits=2) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 
 
-# a companion writes figures/<its notebook stem>/
-COMPANION_TOPIC = {"binary_addition": "binary_addition_rnn_beyond", "gan": "gan_fashion_mnist_beyond",
-                   "sentiment": "transformer_sentiment_beyond"}
+def companion_topic(topic: str) -> str | None:
+    """The figures/ folder of the companion of the graded notebook that writes figures/<topic>/."""
+    graded = next(nb for nb in BUNDLE.graded if nb.topic == topic)
+    return next((nb.topic for nb in BUNDLE.companions(graded.stem)), None)
 
 
 def _read(topic: str) -> dict | None:
     path = REPO / "figures" / topic / "metrics.json"
     return json.loads(path.read_text()) if path.exists() else None
-
-
-def load(topic: str) -> dict | None:
-    """figures/<topic>/metrics.json, with the keys only its companion's
-    figures/<companion stem>/metrics.json holds added (the graded run's identity kept)."""
-    graded, beyond = _read(topic), _read(COMPANION_TOPIC[topic])
-    if graded is None:
-        return beyond
-    return _merge(beyond or {}, graded)
 
 
 def _merge(base: dict, top: dict) -> dict:
@@ -60,12 +57,10 @@ def _merge(base: dict, top: dict) -> dict:
     return out
 
 
-def rows() -> list:
+def binary_addition_rows(m: dict, beyond: dict) -> list:
     out = []
-
-    if m := _read("binary_addition"):
+    if m:
         run = f"{m['profile']}, {m['device']}"
-        beyond = _read("binary_addition_rnn_beyond") or {}
         beyond_run = f"{beyond.get('profile')}, {beyond.get('device')}, {beyond.get('part2_models_epochs')} epochs"
         p1 = m["part1"]
         by = beyond.get("part1_beyond", {}).get("sequence_accuracy_by_digits", {})
@@ -84,7 +79,13 @@ def rows() -> list:
                 out.append((f"Binary addition, Part 2: {names[cell]} (companion)",
                             f"digit {pct(entry['digit_accuracy'])}, whole sums {pct(entry['sequence_accuracy'])}",
                             beyond_run))
-    if m := load("gan"):
+    return out
+
+
+def gan_rows(m: dict, beyond: dict) -> list:
+    out = []
+    m = _merge(beyond or {}, m) if m else beyond
+    if m:
         floor = m.get("fid_real_floor", {})
         for key, name in (("fashion_gan", "FashionMNIST GAN, our recipe"),
                           ("fashion_gan_plain", "FashionMNIST GAN, plain recipe"),
@@ -104,7 +105,13 @@ def rows() -> list:
                              f"{m[key]['inception_n_images']:,} images" if m[key].get("inception_fid") is not None else "")
                 out.append((name, f"classifier-feature FID {num(m[key]['fid'])} (real-data floor {num(floor.get(dataset))}), "
                                   f"KID {num(m[key]['kid'], 4)}, IS {num(m[key]['inception_score'])}{labels}{inception}", run))
-    if m := load("sentiment"):
+    return out
+
+
+def sentiment_rows(m: dict, beyond: dict) -> list:
+    out = []
+    m = _merge(beyond or {}, m) if m else beyond
+    if m:
         run = f"{m['profile']}, {m['device']}, {m['dataset']}"
         encoder = m.get("encoder", "BERT")
         if m.get("model_a"):
@@ -120,15 +127,33 @@ def rows() -> list:
     return out
 
 
-TOPICS = (("binary_addition", "binary addition"), ("gan", "GAN"), ("sentiment", "sentiment"))
+# How each topic's metrics read as rows (figures/<topic>/metrics.json and its companion's). A
+# notebook with no entry here gets one row from its metrics' "headline" (a sentence), if it has one.
+ROWS = {"binary_addition": binary_addition_rows, "gan": gan_rows, "sentiment": sentiment_rows}
+
+
+def headline_row(title: str):
+    def rows_of(m: dict, beyond: dict) -> list:
+        m = m or beyond or {}
+        return [(title, m["headline"], f"{m.get('profile')}, {m.get('device')}")] if m.get("headline") else []
+    return rows_of
+
+
+def rows() -> list:
+    """Every graded notebook's rows, in the order of bundle.toml."""
+    out = []
+    for nb in BUNDLE.graded:
+        companion = companion_topic(nb.topic)
+        out += ROWS.get(nb.topic, headline_row(nb.title))(_read(nb.topic), (_read(companion) if companion else None) or {})
+    return out
 
 
 def wall_times() -> str:
     """One line: how long each committed notebook run took, with its profile and threads."""
     parts = []
-    for topic, name in TOPICS:
-        if m := _read(topic):
-            parts.append(f"{name} {m['wall_seconds']:,.0f} s ({m['profile']}, {m['device']}, "
+    for nb in BUNDLE.graded:
+        if (m := _read(nb.topic)) and "wall_seconds" in m:
+            parts.append(f"{nb.stem} {m['wall_seconds']:,.0f} s ({m['profile']}, {m['device']}, "
                          f"{m.get('threads', '?')} threads)")
     return "Wall time of each run: " + "; ".join(parts) + "."
 
@@ -142,19 +167,19 @@ def table() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true")
-    parser.add_argument("--write", action="store_true", help="rewrite README.md's table in place")
+    parser.add_argument("--write", action="store_true", help="rewrite docs/results.md's table in place")
     args = parser.parse_args()
-    readme = (REPO / "README.md").read_text()
+    readme = RESULTS.read_text()
     start, end = readme.index(BEGIN) + len(BEGIN), readme.index(END)
     current = readme[start:end].strip()
     if args.check:
         if current != table():
-            print("README.md's results table disagrees with figures/*/metrics.json: publish runs with "
+            print("docs/results.md's results table disagrees with figures/*/metrics.json: publish runs with "
                   "`make publish NB=...` (it rewrites the table) or run python tools/results_table.py --write",
                   file=sys.stderr)
             raise SystemExit(1)
     elif args.write:
-        (REPO / "README.md").write_text(readme[:start] + "\n" + table() + "\n" + readme[end:])
+        RESULTS.write_text(readme[:start] + "\n" + table() + "\n" + readme[end:])
     else:
         print(table())
 

@@ -1,6 +1,6 @@
 """Execute a notebook with nbclient and write the executed copy atomically.
 
-    python tools/run_notebook.py notebooks/gan_fashion_mnist.ipynb /tmp/out/gan_fashion_mnist.ipynb
+    python tools/run_notebook.py notebooks/<stem>.ipynb /tmp/out/<stem>.ipynb
     python tools/run_notebook.py run STEM --build build --profile full
         (`make run NB=STEM`) a fresh run of notebooks/STEM.ipynb into
         build/runs/STEM/ (HW_ROOT there: its figures/, its build/<topic>/)

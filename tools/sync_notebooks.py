@@ -36,9 +36,14 @@ from pathlib import Path
 import nbformat
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))
+import manifest  # noqa: E402
+
+BUNDLE = manifest.load()  # bundle.toml: which notebooks there are, and which is whose companion
 NOTEBOOKS = REPO / "notebooks"
 SOURCE = NOTEBOOKS / "hwcommon.py"
 README = REPO / "README.md"
+QUESTIONS = REPO / "docs" / "questions.md"
 
 GITHUB_REPO = ""  # "owner/name" once the repository is public on GitHub
 BRANCH = "main"
@@ -53,7 +58,6 @@ USE = re.compile(r"\bhw\.([A-Za-z_]\w*)")
 FROM_IMPORT = re.compile(r"^[ \t]*from hwcommon import \(?([\w, \t\n]+)\)?", re.M)
 GRADED_ID = "graded-library"
 GRADED_TAGS = ["remove_cell"]
-COMPANION_SUFFIX = "_beyond"
 GRADED_TITLE = ('# @title Library code of {graded} (written by make sync; do not edit)'
                 ' { display-mode: "form" }')
 LINK = re.compile(r"^(\[!\[Open In Colab\].*|\*Run it in Colab:.*)$", re.M)
@@ -182,11 +186,14 @@ def cell_source(module_source: str, chosen=None) -> str:
 
 
 def graded_name(name: str) -> str | None:
-    """The graded notebook a companion notebook belongs to (None for a graded notebook)."""
+    """The graded notebook a companion notebook belongs to (None for a graded notebook), as bundle.toml says."""
     stem = name[:-len(".ipynb")] if name.endswith(".ipynb") else name
-    if stem.endswith(COMPANION_SUFFIX) and len(stem) > len(COMPANION_SUFFIX):
-        return stem[:-len(COMPANION_SUFFIX)] + ".ipynb"
-    return None
+    try:
+        notebook = BUNDLE.notebook(stem)
+    except KeyError:
+        raise SystemExit(f"notebooks/{stem}.ipynb is not declared in bundle.toml: add a [[notebook]] entry "
+                         f"(declared: {', '.join(BUNDLE.stems)})") from None
+    return f"{notebook.companion_of}.ipynb" if notebook.companion_of else None
 
 
 def library_source(graded_path: Path) -> str:
@@ -247,17 +254,13 @@ def essence(nb) -> list:
              c.metadata.get("tags"), c.metadata.get("cellView")) for c in nb.cells]
 
 
-ANSWERS = {"gan_fashion_mnist.ipynb": "NYU Fall 2023, Problem 4",
-           "transformer_sentiment.ipynb": "NYU Fall 2022 HW3, Problem 4",
-           "binary_addition_rnn.ipynb": "UArk HW2, Question 4 (Parts 1 and 2)"}
-
-
-def readme_block(notebooks: Path = NOTEBOOKS) -> str:
+def readme_block() -> str:
+    """The README's notebook table: every notebook of bundle.toml, in PDF order."""
     rows = ["| notebook | answers | run it in Colab |", "| --- | --- | --- |"]
-    names = list(ANSWERS) + sorted(p.name for p in Path(notebooks).glob(f"*{COMPANION_SUFFIX}.ipynb"))
-    for name in names:
-        graded = graded_name(name)
-        answer = ANSWERS.get(name) or f"beyond the homework: extensions and checks of `{graded}`"
+    for notebook in BUNDLE.notebooks:
+        name = notebook.file
+        answer = (BUNDLE.answers(notebook.stem) if notebook.graded
+                  else f"beyond the homework: extensions and checks of `{notebook.companion_of}.ipynb`")
         url = colab_url(name)
         link = (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
                 if url else "upload the file")
@@ -290,11 +293,33 @@ def sync_notebooks(notebooks: Path = NOTEBOOKS, check: bool = False) -> list:
     return stale
 
 
-def sync_readme(readme_path: Path = README, notebooks: Path = NOTEBOOKS, check: bool = False) -> bool:
-    """Rewrite the Colab table in the README; whether it was stale."""
+def questions_block() -> str:
+    """docs/questions.md's table: each assignment's questions and the file that answers each."""
+    rows = ["| assignment | question | answered in |", "| --- | --- | --- |"]
+    for a in BUNDLE.assignments:
+        for i, question in enumerate(a.questions):
+            stem = a.answers.get(question)
+            if stem:
+                where = f"`notebooks/{stem}.ipynb`" + "".join(f" (beyond it: `notebooks/{c.stem}.ipynb`)"
+                                                             for c in BUNDLE.companions(stem))
+            else:
+                where = ", ".join(f"`theory/sections/{s}.tex`" for s in a.sections)
+            about = f": {a.about[question]}" if question in a.about else ""
+            rows.append(f"| {a.short if i == 0 else ''} | {question}{about} | {where} |")
+    return "\n".join(rows)
+
+
+# The generated tables: file -> (begin marker, end marker, the table)
+TABLES = {README: (README_BEGIN, README_END, readme_block),
+          QUESTIONS: ("<!-- questions:begin -->", "<!-- questions:end -->", questions_block)}
+
+
+def sync_readme(readme_path: Path = README, check: bool = False) -> bool:
+    """Rewrite the generated table of a page (the README's Colab table, docs/questions.md's); whether it was stale."""
+    begin, end_marker, block = TABLES[readme_path]
     readme = readme_path.read_text()
-    start, end = readme.index(README_BEGIN) + len(README_BEGIN), readme.index(README_END)
-    new_readme = readme[:start] + "\n" + readme_block(notebooks) + "\n" + readme[end:]
+    start, end = readme.index(begin) + len(begin), readme.index(end_marker)
+    new_readme = readme[:start] + "\n" + block() + "\n" + readme[end:]
     if new_readme == readme:
         return False
     if not check:
@@ -307,8 +332,9 @@ def main() -> None:
     parser.add_argument("--check", action="store_true", help="only report stale notebooks")
     args = parser.parse_args()
     stale = sync_notebooks(NOTEBOOKS, check=args.check)
-    if sync_readme(README, NOTEBOOKS, check=args.check):
-        stale.append("README.md")
+    for page in TABLES:
+        if sync_readme(page, check=args.check):
+            stale.append(str(page.relative_to(REPO)))
     if args.check and stale:
         print(f"stale copy of the plumbing, graded library code or Colab link in: {', '.join(stale)}; "
               "run `make sync`", file=sys.stderr)

@@ -1,9 +1,9 @@
 """Mutation check: put one plausible bug at a time into a copy of the project
 and run the tests that should catch it; report the mutations that survive.
 
-    python tools/mutation_check.py            # every mutation below
-    python tools/mutation_check.py --list     # names only
-    python tools/mutation_check.py NAME ...   # some of them
+    python tools/checks/mutation_check.py            # every mutation below
+    python tools/checks/mutation_check.py --list     # names only
+    python tools/checks/mutation_check.py NAME ...   # some of them
     make mutation-check
 
 Each mutation replaces one exact piece of source (it must occur exactly once
@@ -28,7 +28,9 @@ from pathlib import Path
 
 import nbformat
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tools"))
+import manifest  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,12 @@ class Mutation:
     tests: tuple   # pytest node ids or files, relative to the repository
 
 
-BINARY, GAN, SENTIMENT = ("notebooks/binary_addition_rnn.ipynb", "notebooks/gan_fashion_mnist.ipynb",
-                          "notebooks/transformer_sentiment.ipynb")
+def graded_notebook(topic: str) -> str:
+    """notebooks/<stem>.ipynb of the graded notebook that writes figures/<topic>/ (bundle.toml)."""
+    return f"notebooks/{next(nb.stem for nb in manifest.load().graded if nb.topic == topic)}.ipynb"
+
+
+BINARY, GAN, SENTIMENT = graded_notebook("binary_addition"), graded_notebook("gan"), graded_notebook("sentiment")
 TB, TG, TS = "tests/test_binary_addition.py::", "tests/test_gan.py::", "tests/test_sentiment.py::"
 
 MUTATIONS = [

@@ -7,8 +7,8 @@ R1, spectral normalisation, instance noise and learning-rate decay (trained by t
 commit 4be0e85) and separate Adam betas for G (commit 52436f8); this script lists and
 trains the variants today's Recipe expresses.
 
-    HW_THREADS=1 .venv/bin/python tools/gan_recipe_search.py VARIANT [VARIANT ...] --seeds 0 1 2
-    .venv/bin/python tools/gan_recipe_search.py --list
+    HW_THREADS=1 .venv/bin/python tools/bench/gan_recipe_search.py VARIANT [VARIANT ...] --seeds 0 1 2
+    .venv/bin/python tools/bench/gan_recipe_search.py --list
 
 A run already in the log (same variant, recipe, seed, budget) is skipped.
 """
@@ -92,7 +92,7 @@ def main() -> None:
             result = setup.train_and_score(known[name], args.updates)
             print(f"{name} seed {seed}: FID {result['fid']:.2f}; by epoch {result['fid_by_epoch']}", flush=True)
             with locked_json(LOG, {"runs": []}) as log:
-                log["command"] = "HW_THREADS=1 .venv/bin/python tools/gan_recipe_search.py VARIANT ... --seeds ..."
+                log["command"] = "HW_THREADS=1 .venv/bin/python tools/bench/gan_recipe_search.py VARIANT ... --seeds ..."
                 log["runs"].append({"variant": name, "seed": seed, "recipe": recipe, "budget": budget,
                                     "threads": threads, **result})
 

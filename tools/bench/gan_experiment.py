@@ -1,6 +1,6 @@
 """The GAN notebook's own code, run outside the notebook at one of its budgets.
 
-Shared by tools/gan_recipe_search.py, tools/gan_seeds.py and tools/gan_full_budget.py.
+Shared by tools/bench/gan_recipe_search.py, tools/bench/gan_seeds.py and tools/bench/gan_full_budget.py.
 It executes the notebook's cells tagged "library" (networks, classifier, metrics, train_gan,
 the recipes) and "budget" (the profile's sizes), then sets up the FashionMNIST
 GAN exactly as the notebook does for a given HW_SEED: the same classifier (and
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "notebooks"))
 sys.path.insert(0, str(REPO / "tools"))
 import notebook_code as notebook_code_loader  # noqa: E402

@@ -5,7 +5,7 @@ Each decay is trained and scored exactly as the notebook's full profile trains a
 FashionMNIST GAN for that HW_SEED (its classifier, reference set and seeds), on one CPU thread,
 and logged with its FID against epoch in figures/gan_fashion_mnist_beyond/full_budget.json.
 
-    HW_THREADS=1 .venv/bin/python tools/gan_full_budget.py --ema-decay 0.99 0.999 [--seed 0]
+    HW_THREADS=1 .venv/bin/python tools/bench/gan_full_budget.py --ema-decay 0.99 0.999 [--seed 0]
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gan_experiment import REPO, FashionSetup, locked_json, set_threads  # noqa: E402
 
 LOG = REPO / "figures" / "gan_fashion_mnist_beyond" / "full_budget.json"
-COMMAND = "HW_THREADS=1 .venv/bin/python tools/gan_full_budget.py --ema-decay DECAY ... --seed SEED"
+COMMAND = "HW_THREADS=1 .venv/bin/python tools/bench/gan_full_budget.py --ema-decay DECAY ... --seed SEED"
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Run each notebook as a Colab user would: alone, in a fresh environment.
 
-    python tools/colab_check.py                      # make colab-check
-    python tools/colab_check.py --transformers 5.23.0 --only transformer_sentiment --mode loopback
+    python tools/checks/colab_check.py                      # make colab-check
+    python tools/checks/colab_check.py --transformers 5.23.0 --only transformer_sentiment --mode loopback
 
 1. A fresh venv (build/colab-check/venv) with what Colab preinstalls, and
    nothing of this project: torch, torchvision, transformers (default: the
@@ -37,9 +37,12 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ("binary_addition_rnn", "gan_fashion_mnist", "transformer_sentiment")
-OLDEST_TRANSFORMERS = "4.46.3"  # the oldest the sentiment notebook supports (README, sentiment section)
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tools"))
+import manifest  # noqa: E402
+
+NOTEBOOKS = tuple(nb.stem for nb in manifest.load().graded)  # bundle.toml's graded notebooks
+OLDEST_TRANSFORMERS = "4.46.3"  # the oldest the sentiment notebook supports (docs/colab.md, versions tested)
 
 
 def pins() -> dict:

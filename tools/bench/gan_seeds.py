@@ -1,11 +1,11 @@
 """The FashionMNIST GAN's plain recipe against ours on seeds 0, 1, 2 at the notebook's
-quick budget, with the notebook's own code (see tools/gan_experiment.py), written to
+quick budget, with the notebook's own code (see tools/bench/gan_experiment.py), written to
 figures/gan_fashion_mnist_beyond/seeds.json: per seed both FIDs (the notebook's classifier features and
 the standard Inception-v3 ones) and their ratios, then mean, spread and standard deviation.
 `make ganseeds` runs it (one CPU thread unless HW_THREADS says otherwise); the companion
 notebook shows the table.
 
-    HW_THREADS=1 .venv/bin/python tools/gan_seeds.py [--seeds 0 1 2] [--jobs N] [--inception N]
+    HW_THREADS=1 .venv/bin/python tools/bench/gan_seeds.py [--seeds 0 1 2] [--jobs N] [--inception N]
 
 --inception sets the samples per set for the Inception FID and KID (default 2,000; the
 graded notebook's CPU full run uses 1,000). FID's small-sample bias adds about the same

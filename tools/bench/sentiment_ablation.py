@@ -3,7 +3,7 @@
 transformer_sentiment_beyond.ipynb) on the offline reviews, seed 0, the quick profile's budgets,
 and written to figures/transformer_sentiment_beyond/ablation.json, which the companion shows as a table.
 
-    HW_THREADS=1 .venv/bin/python tools/sentiment_ablation.py      # or: make sentiment-ablation
+    HW_THREADS=1 .venv/bin/python tools/bench/sentiment_ablation.py      # or: make sentiment-ablation
 
 Rows: Model A (frozen all-MiniLM-L6-v2 + the homework's GRU, 2 epochs, batch 128, trained on the
 cached encoder states as in the companion) with Adam's constant default learning rate against the
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 from tools import notebook_code  # noqa: E402
 from tools.atomic import atomic_output  # noqa: E402

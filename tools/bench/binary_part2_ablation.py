@@ -3,7 +3,7 @@ question's model, Part 1's ReLU RNN with two input units and 100 hidden units,
 reading both numbers most significant digit first and then emitting the sum.
 
     make binaryablation                       # every run below -> figures/binary_addition_rnn_beyond/part2_ablation.json
-    .venv/bin/python tools/binary_part2_ablation.py --jobs 2 --only plain shift
+    .venv/bin/python tools/bench/binary_part2_ablation.py --jobs 2 --only plain shift
 
 Every run trains the question's model with the homework notebook's own train()
 and BinaryAdditionDataset (binary_addition_rnn.ipynb's cells tagged "library",
@@ -27,7 +27,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "figures" / "binary_addition_rnn_beyond" / "part2_ablation.json"
 SHORT_EPOCHS, FULL_EPOCHS = 20, 100  # epochs of 100 iterations x 128 pairs; 100 is the question's budget
 EVAL_PAIRS = 10_000
