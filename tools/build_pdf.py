@@ -472,7 +472,13 @@ def appendix_tex(course: str, stems: list, pdf_dir: Path) -> str:
                                  extra=section)
     opening = "" if stems else (f"\\section*{{{heading}}}\\phantomsection"
                                 f"\\addcontentsline{{toc}}{{section}}{{{heading}}}\n")
-    tex += ("\\ifdefined\\hwprintchecks\\ifx\\HWChecks\\empty\\else\n\\clearpage\n" + opening
+    # the measurements the answers cite (\\hwmeasured), then the checks, each on a new page; the
+    # appendix heading once, before the first of them, when no companion opened the appendix
+    opened = "\\ifhwappendixopen\\else" + opening + "\\hwappendixopentrue\\fi\n" if opening else ""
+    tex += ("\\newif\\ifhwappendixopen\n"
+            "\\ifdefined\\hwprintmeasured\\ifx\\HWMeasured\\empty\\else\n\\clearpage\n" + opened
+            + "\\hwprintmeasured[subsection]\n\\fi\\fi\n"
+            "\\ifdefined\\hwprintchecks\\ifx\\HWChecks\\empty\\else\n\\clearpage\n" + opened
             + "\\hwprintchecks[subsection]\n\\fi\\fi\n")
     return tex + "\\hwendquestions\n"
 
@@ -622,7 +628,8 @@ def page_table(a: Assignment, pages: dict) -> str:
 
 
 def _checks_after(stems) -> str:
-    return "\\ifdefined\\hwprintchecks\\hwprintchecks\\fi\n\\clearpage\n"
+    return ("\\ifdefined\\hwprintmeasured\\hwprintmeasured\\fi\n"
+            "\\ifdefined\\hwprintchecks\\hwprintchecks\\fi\n\\clearpage\n")
 
 
 def build_theory(build: Path, student: Student, only: list | None = None) -> None:
