@@ -1472,6 +1472,8 @@ def uint8_to_input(images):
 
 def to_uint8(images):
     """Generator output in [-1, 1] -> uint8 (N, 28, 28) on the host: what we plot and save."""
+    if not torch.isfinite(images).all():
+        raise ValueError("G: the generator's output is not finite (NaN or inf); its weights have diverged")
     return to_host(images.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).reshape(-1, 28, 28))
 
 
@@ -1785,8 +1787,12 @@ def check_generate(G, n, labels, seed, batch_size) -> None:
         raise ValueError(f"labels must be in [0, {G.num_classes - 1}]; got values from {labels.min()} to {labels.max()}")
 
 
-def check_labels(x, labels, embedding) -> None:
-    """A conditional network's labels: present exactly when it has a label embedding, one per row of x."""
+def check_inputs(x, labels, embedding, width: int, name: str) -> None:
+    """A network's inputs: x of shape (batch, width), and a conditional network's labels, present exactly
+    when it has a label embedding, one per row of x."""
+    if x.dim() != 2 or x.shape[1] != width:
+        what = "28x28 (784 pixels) images" if name == "images" else f"shape (batch, {width})"
+        raise ValueError(f"{name} must be {what}; got shape {tuple(x.shape)}")
     if (embedding is None) != (labels is None):
         raise ValueError("labels: " + ("this network is unconditional (num_classes=0); do not pass labels"
                                        if embedding is None else

@@ -10,6 +10,7 @@ notebook would print for it (at the same thread count).
 """
 from __future__ import annotations
 
+import collections
 import fcntl
 import json
 import os
@@ -30,11 +31,12 @@ import hwcommon as hw  # noqa: E402
 
 
 def notebook_code(profile: str, seed: int, root: Path | None = None) -> dict:
-    """The notebook's library and budget cells executed for `profile` and `seed`, with `run`
+    """The notebook's library and budget cells executed for `profile` and `seed`, with `run`, over hwcommon's names
     (through tools/notebook_code.py, the one loader of notebook code)."""
     root = Path(root or os.environ.get("HW_ROOT") or REPO).resolve()
     run = hw.Run(topic="gan", profile=profile, device=torch.device("cpu"), seed=seed, root=root)
-    return notebook_code_loader.load("gan_fashion_mnist", tags=("library", "budget"), run=run)
+    # the notebook's names first, then hwcommon's, where its hidden measures (Scorer, ...) live
+    return collections.ChainMap(notebook_code_loader.load("gan_fashion_mnist", tags=("library", "budget"), run=run), vars(hw))
 
 
 class FashionSetup:
