@@ -556,7 +556,8 @@ def start(topic: str, profile: str | None = None, seed: int | None = None, homew
     run = Run(topic=topic, profile=profile, device=device, seed=int(seed), root=_default_root(),
               device_reason=device_reason, homework_setting=homework_data)
     if not unattended():
-        name = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+        threads = torch.get_num_threads()
+        name = torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU, {threads} thread{'s' * (threads != 1)}"
         print(f"{profile} profile on {device.type} ({name}), seed {seed}")
     return run
 

@@ -5,7 +5,8 @@
 
 notebooks/hwcommon.py is the one source of the plumbing (edit and test it
 there). Each notebook carries a copy in one hidden cell, right after its title:
-Colab shows it collapsed (`# @title`, cellView "form"), the PDF builder drops it
+Colab shows it collapsed (`# @title`, cellView "form"), JupyterLab and VS Code
+fold it (metadata jupyter.source_hidden) under its output area, the PDF builder drops it
 (tag `remove_cell`), and running it creates the module `hwcommon`, so a
 notebook copied alone into an empty folder, or uploaded to Colab, runs as it is.
 The copy holds the module's core (settings, seeds, atomic files, the run,
@@ -239,11 +240,12 @@ def synced(nb, name: str, module_source: str, library: str | None = None) -> Non
         copy.metadata["id"] = GRADED_ID
         copy.metadata["tags"] = list(GRADED_TAGS)
         copy.metadata["cellView"] = "form"
+        copy.metadata["jupyter"] = {"source_hidden": True}  # folded in JupyterLab and VS Code too, not only in Colab
     nb.cells = [title] + rest  # the sections follow the code as it is now, graded-library copy included
     chosen = notebook_sections(nb, name, module_source)
     cell = nbformat.v4.new_code_cell(cell_source(module_subset(module_source, chosen), chosen))
     cell.id = CELL_ID
-    cell.metadata = {"cellView": "form", "tags": CELL_TAGS}
+    cell.metadata = {"cellView": "form", "jupyter": {"source_hidden": True}, "tags": CELL_TAGS}
     nb.cells = [title, cell] + rest
 
 
@@ -251,7 +253,7 @@ def essence(nb) -> list:
     """What `make sync` decides in a notebook: each cell's kind, id, source and the metadata
     that hides or collapses it; not outputs or execution counts."""
     return [(c.cell_type, c.get("id") if c.get("id") in (CELL_ID, GRADED_ID) else None, c.source,
-             c.metadata.get("tags"), c.metadata.get("cellView")) for c in nb.cells]
+             c.metadata.get("tags"), c.metadata.get("cellView"), c.metadata.get("jupyter")) for c in nb.cells]
 
 
 def readme_block() -> str:
