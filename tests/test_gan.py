@@ -434,58 +434,30 @@ def test_the_2x2_is_the_demos_recipe_scored_at_its_last_update():
     assert "OURS_MNIST" not in code and "load_state_dict(r[\"checkpoints\"][best" not in code and "min(" not in code.split("cells_2x2")[1]
 
 
-# The five scored GANs of figures/gan/metrics.json, each with the dataset whose floor and ceiling it is placed between.
-SCORED_GANS = [("fashion_gan", "fashion_mnist"), ("fashion_gan_plain", "fashion_mnist"), ("fashion_cgan", "fashion_mnist"),
-               ("mnist_gan", "mnist"), ("mnist_cgan", "mnist")]
+# figures/gan/metrics.json: part (c)'s sets (FashionMNIST, both feature spaces) and the 2 x 2's
+SETS_C = ["floor", "plain", "ours", "ours, G", "noise"]
+CELLS_2X2 = ["Fashion GAN", "Fashion cGAN", "MNIST GAN", "MNIST cGAN"]
 
 
 def check_smoke_run(metrics: dict, root) -> None:
     """What a smoke run of the notebook must record (called by tests/test_notebook_runs.py, whose
     second run shares the first run's root: it loads the classifiers the first one cached, and
     gives the same metrics)."""
-    text = lambda n: "".join(o.get("text", "") for c in n.cells if c.cell_type == "code" for o in c.get("outputs", []))  # noqa: E731
-    first_nb = nbformat.read(root / "executed.ipynb", as_version=4)
     nb = nbformat.read(root / "executed" / "gan_fashion_mnist-seed0.ipynb", as_version=4)
-    assert "classifier trained" in text(first_nb) and "classifier loaded from the cache" in text(nb)
     assert error_outputs(nb) == []
     stderr = [o["text"] for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "stream" and o.get("name") == "stderr"]
     assert stderr == [], f"unexplained warnings: {stderr}"
-
-    assert metrics["profile"] == "smoke"
-    floor, ceiling = metrics["fid_real_floor"], metrics["fid_noise_ceiling"]
-    for key, dataset in SCORED_GANS:
-        # 20 updates already move every GAN below its noise ceiling, and those of our recipe by a margin
-        # (a broken loss or update would not)
-        margin = 1.0 if key == "fashion_gan_plain" else 0.95
-        assert floor[dataset] < metrics[key]["fid"] < margin * ceiling[dataset], key
-        assert metrics[key]["n_images"] == 500
-    scored = [metrics[key] for key, _ in SCORED_GANS]
-    scored += [metrics[scale][dataset] for scale in ("real_floor", "noise_ceiling") for dataset in ("fashion_mnist", "mnist")]
-    for entry in scored:  # the smoke run sends 2 images of every set through Inception-v3: the cell runs
-        assert {"density", "coverage"} <= set(entry)
-        assert entry["inception_n_images"] == 2 and math.isfinite(entry["inception_fid"]) and math.isfinite(entry["inception_kid"])
-    assert metrics["inception_fid_ratio_ours_over_plain"] == pytest.approx(
-        metrics["fashion_gan"]["inception_fid"] / metrics["fashion_gan_plain"]["inception_fid"], abs=1e-3)
-    for dataset in ("fashion_mnist", "mnist"):  # Inception-v3 tells noise from real images even at 2 of each
-        assert metrics["real_floor"][dataset]["inception_fid"] < metrics["noise_ceiling"][dataset]["inception_fid"]
-    check_mnist_budget(metrics)
-    assert set(metrics["memorisation"]) == set(metrics["comparison_2x2"])
-    for name, m in metrics["memorisation"].items():
-        assert m["ratio"] == pytest.approx(m["median_nn_distance_generated"] / m["median_nn_distance_real_test"], abs=2e-3), name
-        assert 0 < m["median_nn_distance_real_test"] < 28, name  # pixel L2 in [0, 1]: at most sqrt(784)
-    for dataset in ("fashion_mnist", "mnist"):  # numbers the smoke run can predict: real images score as real
-        real, noise = metrics["real_floor"][dataset], metrics["noise_ceiling"][dataset]
-        assert real["fid"] < 0.05 * noise["fid"] and real["recall"] > 0.5 > noise["recall"]
+    assert len(list((root / "build" / "cache" / "gan").glob("classifier_*.pt"))) == 2  # cached once, then loaded
+    assert metrics["profile"] == "smoke" and metrics["gan_updates"] == 20
+    check_gan_metrics(metrics, inception_images=2)
+    c = metrics["part_c"]
+    for name in ("plain", "ours", "ours, G"):  # 20 updates already move every GAN below the noise ceiling
+        assert c["floor"]["fid"] < c[name]["fid"] < (0.95 if name == "ours" else 1.0) * c["noise"]["fid"], name
+    for real, noise in ((c["floor"], c["noise"]), (metrics["comparison_2x2"]["MNIST floor"], metrics["comparison_2x2"]["MNIST noise"])):
+        assert real["fid"] < 0.05 * noise["fid"] and real["recall"] > 0.5 > noise["recall"]  # real images score as real
         assert real["coverage"] > 0.5 > 0.05 > noise["coverage"]  # coverage is not fooled by noise
-        assert real["inception_score"] > noise["inception_score"]
-    assert metrics["fid_ratio_ours_over_plain"] == pytest.approx(
-        metrics["fashion_gan"]["fid"] / metrics["fashion_gan_plain"]["fid"], abs=1e-3)
-    for name, c in metrics["comparison_2x2"].items():
-        dataset = name.split("/")[0]
-        expected = math.log(ceiling[dataset] / c["fid"]) / math.log(ceiling[dataset] / floor[dataset])
-        assert c["log_position"] == pytest.approx(expected, abs=1e-3), name
-    assert metrics["cgan_updates"] == metrics["gan_updates"] == 20
+        assert real["inception_score"] > noise["inception_score"] and real["inception_fid"] < noise["inception_fid"]
 
     build = root / "build" / "gan"
     fashion = np.load(build / "fashion_samples.npy")
@@ -498,52 +470,49 @@ def check_smoke_run(metrics: dict, root) -> None:
         assert (np.diff(labels) >= 0).all()  # class-ordered, as the notebook says
 
 
-def check_mnist_budget(metrics: dict) -> None:
-    """Both MNIST GANs: one budget point per checkpoint, and the 2 x 2 scores each at its point of lowest FID."""
-    for conditioning in ("unconditional", "conditional"):
-        points, chosen = metrics["mnist_budget"][conditioning], metrics["mnist_scored_at"][conditioning]
-        assert [p["updates"] for p in points] == list(range(metrics["gan_updates"] // len(points), metrics["gan_updates"] + 1,
-                                                            metrics["gan_updates"] // len(points))), conditioning
-        assert chosen in points and chosen["fid"] == min(p["fid"] for p in points), conditioning
+def check_gan_metrics(metrics: dict, inception_images: int) -> None:
+    """What any run's metrics must hold together: every set has every measure, each 2 x 2 cell is placed
+    on its own dataset's scale by the formula, the cGANs have a label accuracy, FID by epoch has a point
+    per checkpoint for both recipes."""
+    c, table = metrics["part_c"], metrics["comparison_2x2"]
+    assert list(c) == SETS_C and list(table) == CELLS_2X2 + ["Fashion ours", "MNIST floor", "MNIST noise"]
+    for name, s in {**c, **table}.items():
+        assert {"fid", "kid", "inception_score", "precision", "recall", "density", "coverage"} <= set(s), name
+        assert s["inception_n_images"] == inception_images and math.isfinite(s["inception_fid"]), name
+    scales = {"Fashion": (c["floor"]["fid"], c["noise"]["fid"]), "MNIST": (table["MNIST floor"]["fid"], table["MNIST noise"]["fid"])}
+    for name, s in table.items():
+        floor, ceiling = scales[name.split()[0]]
+        assert s["log_position"] == pytest.approx(math.log(ceiling / s["fid"]) / math.log(ceiling / floor), abs=1e-3), name
+        assert s["fid_over_floor"] == pytest.approx(s["fid"] / floor, rel=1e-3), name
+        assert ("label_accuracy" in s) == name.endswith("cGAN"), name
+    assert table["Fashion GAN"]["fid"] == c["plain"]["fid"] and table["Fashion ours"]["fid"] == c["ours"]["fid"]
+    by_epoch = metrics["fid_by_epoch"]
+    assert len(by_epoch["plain"]) == len(by_epoch["ours"]) == len(by_epoch["epochs"]) >= 2
+    assert by_epoch["epochs"][-1] == pytest.approx(metrics["epochs"], abs=1e-3)
 
 
 def test_committed_run_orders_every_gan_between_floor_and_ceiling():
-    """The committed (quick or full) run: each of the five GANs lies between its real-data floor
-    and its noise ceiling, ours beats plain by the target ratio, and the 2 x 2 used equal updates."""
+    """The committed (quick or full) run: each GAN lies between its real-data floor and its noise ceiling
+    in both feature spaces, ours beats plain, the cGANs produce the asked-for class, and density and
+    coverage rank noise last."""
     metrics = committed_metrics("gan")
     assert metrics["profile"] in ("quick", "full")
-    assert metrics["fashion_gan"]["fid"] <= 22, "our recipe: target FID <= 22 (seed 0)"
-    assert "comparison_2x2" in metrics, "figures/gan/metrics.json predates the 2 x 2: re-run the notebook"
-    floor, ceiling = metrics["fid_real_floor"], metrics["fid_noise_ceiling"]
-    for key, dataset in SCORED_GANS:
-        # the floor binds only at equal sample counts (offline, MNIST's floor has 1,000 test digits against
-        # 10,000 samples, and FID's small-sample bias lifts the smaller set)
-        same_count = metrics["real_floor"][dataset]["n_images"] == metrics[key]["n_images"]
-        assert (floor[dataset] if same_count else 0) < metrics[key]["fid"] < ceiling[dataset], key
-    # at equal updates ours beats plain; the quick budget's ratio <= 0.5 is pinned on three seeds by
-    # test_committed_seed_benchmark_holds_both_fids_per_seed (at the full budget plain catches up part of the way)
-    assert metrics["fid_ratio_ours_over_plain"] <= (0.5 if metrics["profile"] == "quick" else 0.75)
-    assert metrics["cgan_updates"] == metrics["gan_updates"]
-    for key in ("fashion_cgan", "mnist_cgan"):
-        assert metrics[key]["label_accuracy"] >= 0.8  # the asked-for class, most of the time (chance: 0.1)
-    # the standard Inception FID puts every GAN between its floor and ceiling, ours below plain
-    real, noise = metrics["real_floor"], metrics["noise_ceiling"]
-    for key, dataset in SCORED_GANS:
-        assert metrics[key]["inception_n_images"] == real[dataset]["inception_n_images"] >= 50, key
-        assert real[dataset]["inception_fid"] < metrics[key]["inception_fid"] < noise[dataset]["inception_fid"], key
-    assert metrics["inception_fid_ratio_ours_over_plain"] == pytest.approx(
-        metrics["fashion_gan"]["inception_fid"] / metrics["fashion_gan_plain"]["inception_fid"], abs=1e-3)
-    assert metrics["inception_fid_ratio_ours_over_plain"] < 0.9
-    for dataset in ("fashion_mnist", "mnist"):  # density and coverage rank noise last on the committed data
-        assert real[dataset]["density"] >= 0.8 and noise[dataset]["coverage"] <= 0.05
-    assert real["fashion_mnist"]["coverage"] >= 0.8
-    # the MNIST cells are scored at their measured budget: fresh samples of the chosen checkpoint score like its own
-    # budget point (FID within 10%, copying ratio within 0.03), which the last checkpoint's samples would not
-    check_mnist_budget(metrics)
-    for key, conditioning in (("mnist_gan", "unconditional"), ("mnist_cgan", "conditional")):
-        chosen = metrics["mnist_scored_at"][conditioning]
-        assert metrics[key]["fid"] == pytest.approx(chosen["fid"], rel=0.1), key
-        assert metrics["memorisation"][f"mnist/{conditioning}"]["ratio"] == pytest.approx(chosen["copying_ratio"], abs=0.03), key
+    check_gan_metrics(metrics, inception_images=metrics["part_c"]["floor"]["inception_n_images"])
+    c, table = metrics["part_c"], metrics["comparison_2x2"]
+    assert c["floor"]["inception_n_images"] >= 50
+    scales = {"Fashion": (c["floor"], c["noise"]), "MNIST": (table["MNIST floor"], table["MNIST noise"])}
+    for name in CELLS_2X2 + ["Fashion ours"]:
+        floor, noise = scales[name.split()[0]]
+        # the floor binds only at equal sample counts (offline, MNIST's floor has 1,000 test digits against 10,000
+        # samples, and FID's small-sample bias lifts the smaller set)
+        same_count = floor["n_images"] == table[name]["n_images"]
+        assert (floor["fid"] if same_count else 0) < table[name]["fid"] < noise["fid"], name
+        assert floor["inception_fid"] < table[name]["inception_fid"] < noise["inception_fid"], name
+    assert c["ours"]["fid"] < c["plain"]["fid"] and c["ours"]["inception_fid"] < c["plain"]["inception_fid"]
+    for name in ("Fashion cGAN", "MNIST cGAN"):
+        assert table[name]["label_accuracy"] >= 0.8, name  # the asked-for class, most of the time (chance: 0.1)
+    for real, noise in scales.values():  # density and coverage rank noise last on the committed data
+        assert real["density"] >= 0.8 and noise["coverage"] <= 0.05
 
 
 def test_committed_seed_benchmark_holds_both_fids_per_seed():

@@ -83,28 +83,20 @@ def binary_addition_rows(m: dict, beyond: dict) -> list:
 
 
 def gan_rows(m: dict, beyond: dict) -> list:
+    """Part (c)'s FashionMNIST GANs and the class demo's MNIST cGAN, in both feature spaces."""
+    if not m or "part_c" not in m:
+        return []
+    c, table = m["part_c"], m["comparison_2x2"]
+    run = f"{m['profile']}, {m['device']}, {m['gan_updates']:,} updates each"
     out = []
-    m = _merge(beyond or {}, m) if m else beyond
-    if m:
-        floor = m.get("fid_real_floor", {})
-        for key, name in (("fashion_gan", "FashionMNIST GAN, our recipe"),
-                          ("fashion_gan_plain", "FashionMNIST GAN, plain recipe"),
-                          ("mnist_cgan", "MNIST conditional GAN (reference)")):
-            if m.get(key):
-                dataset = "mnist" if key.startswith("mnist") else "fashion_mnist"
-                # every GAN trains for the same updates; the MNIST cGAN is scored at its checkpoint of lowest FID
-                scored = m["mnist_scored_at"]["conditional"] if dataset == "mnist" else None
-                updates = scored["updates"] if scored else m["gan_updates"]
-                passes = scored["passes"] if scored else m["epochs"]
-                images = m.get("n_train", {}).get(dataset)
-                run = (f"{m['profile']}, {m['device']}, {updates:,} updates = {passes:g} passes"
-                       + (f" over {images:,} images" if images else "") + (" (its checkpoint of lowest FID)" if scored else ""))
-                labels = f", label accuracy {pct(m[key]['label_accuracy'])}" if "label_accuracy" in m[key] else ""
-                inception = (f"; Inception FID {num(m[key]['inception_fid'])} (real-data floor "
-                             f"{num(m['real_floor'][dataset]['inception_fid'])}), Inception KID {num(m[key]['inception_kid'], 4)}, "
-                             f"{m[key]['inception_n_images']:,} images" if m[key].get("inception_fid") is not None else "")
-                out.append((name, f"classifier-feature FID {num(m[key]['fid'])} (real-data floor {num(floor.get(dataset))}), "
-                                  f"KID {num(m[key]['kid'], 4)}, IS {num(m[key]['inception_score'])}{labels}{inception}", run))
+    for name, s, floor in (("FashionMNIST GAN, our recipe", c["ours"], c["floor"]),
+                           ("FashionMNIST GAN, the demo's recipe", c["plain"], c["floor"]),
+                           ("MNIST conditional GAN, the class demo", table["MNIST cGAN"], table["MNIST floor"])):
+        labels = f", label accuracy {pct(s['label_accuracy'])}" if "label_accuracy" in s else ""
+        out.append((name, f"classifier-feature FID {num(s['fid'])} (real-data floor {num(floor['fid'])}), KID {num(s['kid'], 4)}, "
+                          f"IS {num(s['inception_score'])}{labels}; Inception FID {num(s['inception_fid'])} (floor "
+                          f"{num(floor['inception_fid'])}), Inception KID {num(s['inception_kid'], 4)}, "
+                          f"{s['inception_n_images']:,} images", run))
     return out
 
 
