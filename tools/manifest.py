@@ -37,6 +37,8 @@ class Notebook:
     part: str = ""  # what it answers, when not just the question
     companion_of: str = ""  # the graded notebook a companion extends
     tests: str = ""  # its own test module
+    max_pages: int = 0  # a graded notebook's pages in its assignment's PDF, at most (0: no bound)
+    max_code_lines: int = 0  # its visible non-blank code lines, at most (0: no bound)
 
     @property
     def graded(self) -> bool:
@@ -105,7 +107,8 @@ class Bundle:
 ASSIGNMENT_KEYS = {"slug": str, "title": str, "course": str, "short": str, "sections": list, "questions": list,
                    "answers": dict, "about": dict, "preface": str, "in_submission": str}
 ASSIGNMENT_REQUIRED = ("slug", "title", "course", "short", "questions")
-NOTEBOOK_KEYS = {"stem": str, "topic": str, "title": str, "part": str, "companion_of": str, "tests": str}
+NOTEBOOK_KEYS = {"stem": str, "topic": str, "title": str, "part": str, "companion_of": str, "tests": str,
+                 "max_pages": int, "max_code_lines": int}
 NOTEBOOK_REQUIRED = ("stem", "topic")
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 
@@ -246,8 +249,10 @@ def _value(text: str, path: Path, lineno: int):
         return [_value(s, path, lineno) for s in re.findall(r'"(?:[^"\\]|\\.)*"', text)]
     if text.startswith('"') and text.endswith('"'):
         return ast.literal_eval(text)  # a TOML basic string reads as a Python one for these escapes
+    if re.fullmatch(r"[+-]?[0-9]+", text):
+        return int(text)
     raise ManifestError(path, f"line {lineno}: value {text!r} is outside what this Python can read "
-                              "(strings, arrays of strings, inline tables of strings; Python 3.11+ reads any TOML)")
+                              "(strings, integers, arrays of strings, inline tables of strings; Python 3.11+ reads any TOML)")
 
 
 def _key(text: str) -> str:
