@@ -1872,3 +1872,120 @@ def place_on_scales(table: dict, scales: dict) -> None:
     label: scales maps that word to the dataset's (floor, ceiling) scores."""
     for label, scores in table.items():
         scores.update(placed(scores, *scales[label.split()[0]]))
+
+
+# ---- section: sentiment
+# ------------------------------------------ the sentiment notebook's plumbing
+# Hidden from the graded notebook transformer_sentiment.ipynb (its companion uses it too):
+# loading the encoder without transformers' progress bar, padding batches, the smoke
+# profile's slice of the reviews, the input checks (one call per function), the epoch log
+# (losses printed, each epoch's seconds kept for metrics.json, not shown), checkpoints of
+# the trainable weights, the majority-class floor and Q4's answers. The model, the loss,
+# the training step and the evaluation stay in the notebook.
+
+SMOKE_REVIEWS = (500, 100, 200)  # train, validation and test reviews kept by the smoke profile
+
+
+def load_bert(source):
+    """The tokenizer and the encoder of `source` (a bert_source()), loaded without transformers'
+    weight-loading bar; prints which encoder it is, and why (source.note)."""
+    from transformers.utils import logging as transformers_logging
+    transformers_logging.disable_progress_bar()
+    print(source.note)
+    return source.load_tokenizer(), source.load_model()
+
+
+def smoke_slice(run, data):
+    """`data` (reviews()) as it is, or in the smoke profile (a test run) cut to the first
+    SMOKE_REVIEWS reviews of its train, validation and test splits."""
+    if run.profile == "smoke":
+        data.train, data.valid, data.test = (rows[:n] for rows, n in zip((data.train, data.valid, data.test),
+                                                                          SMOKE_REVIEWS))
+    return data
+
+
+def pad_batch(examples, pad_id=0):
+    """(token ids, label) examples -> (ids padded with pad_id, [PAD], to the batch's longest review, labels)."""
+    ids = torch.nn.utils.rnn.pad_sequence([i for i, _ in examples], batch_first=True, padding_value=pad_id)
+    return ids, torch.tensor([label for _, label in examples])
+
+
+def majority_share(rows) -> float:
+    """The share of the more frequent label among (text, label) rows: the accuracy of always answering it."""
+    positive = sum(label for _, label in rows) / len(rows)
+    return max(positive, 1 - positive)
+
+
+def _whole(value) -> bool:
+    """A Python or numpy integer, not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_integers(**arguments) -> tuple:
+    """The arguments as Python ints, in the order given. Each must be a Python or numpy integer (not a
+    bool): `seed` from 0 to SEED_MAX, a name ending in _id at least 0, any other at least 1; else a
+    ConfigError naming the argument."""
+    out = []
+    for name, value in arguments.items():
+        low, high = (0, SEED_MAX) if name == "seed" else (0, None) if name.endswith("_id") else (1, None)
+        if not _whole(value) or value < low or (high is not None and value > high):
+            rule = (f"an integer from 0 to {SEED_MAX}" if high is not None
+                    else "a positive integer" if low else "an integer >= 0")
+            raise ConfigError(f"{name} must be {rule}; got {value!r}")
+        out.append(int(value))
+    return tuple(out)
+
+
+def check_review(tokenizer, review, max_length, window: int) -> int:
+    """predict_sentiment()'s input: `review` a non-empty str that UTF-8 can encode and that holds at least
+    one known word piece within the window; `max_length` None (the model's window) or an integer (Python's
+    or numpy's) from 3 to `window`. The window to cut the review to, as a Python int."""
+    if not isinstance(review, str):
+        raise TypeError(f"review must be a str, got {type(review).__name__}")
+    if not review.strip():
+        raise ConfigError("review is empty")
+    lone = next(((i, c) for i, c in enumerate(review) if "\ud800" <= c <= "\udfff"), None)
+    if lone is not None:  # a decoding error upstream; the tokenizer would fail on it with a TypeError about its input
+        raise ConfigError(f"review holds a lone surrogate {lone[1]!r} at character {lone[0]}: not text that UTF-8 "
+                          "can encode (a decoding error upstream?); decode the source as UTF-8, or replace it with "
+                          "review.encode('utf-8', 'replace').decode()")
+    cut = window if max_length is None else max_length
+    if not _whole(cut) or not 3 <= cut <= window:
+        raise ConfigError(f"max_length must be an integer from 3 ([CLS], one word piece, [SEP]) to the model's "
+                          f"window {window}; got {max_length!r}")
+    ids = tokenizer(review, truncation=True, max_length=int(cut))["input_ids"]
+    if not set(ids) - set(tokenizer.all_special_ids):
+        raise ConfigError(f"review {review[:60]!r} has no known word piece (all [UNK]): nothing to score")
+    return int(cut)
+
+
+def save_trainable(model, path) -> None:
+    """Save (atomically) only the weights that train: a frozen encoder never changes, so the
+    checkpoint holds the head (a few MB), not the encoder's hundreds."""
+    names = {name for name, p in model.named_parameters() if p.requires_grad}
+    atomic_torch_save({name: value for name, value in to_host(model.state_dict()).items() if name in names}, path)
+
+
+class EpochLog:
+    """fit()'s record of its epochs: each call prints the epoch's losses and accuracies and keeps them,
+    with the seconds since the previous call (or since the log was made), in `history`. The seconds go
+    to metrics.json and are not printed: they measure the machine, not the model."""
+
+    def __init__(self):
+        self.history, self._last = [], time.perf_counter()
+
+    def __call__(self, epoch, train_loss, train_acc, valid_loss, valid_acc, saved=False):
+        now = time.perf_counter()
+        seconds, self._last = now - self._last, now
+        print(f"epoch {epoch:02} | train loss {train_loss:.3f} acc {train_acc:.2%} | "
+              f"valid loss {valid_loss:.3f} acc {valid_acc:.2%}{'  (best: saved)' if saved else ''}")
+        self.history.append(dict(epoch=epoch, seconds=round(seconds, 1), train_loss=train_loss, train_acc=train_acc,
+                                 valid_loss=valid_loss, valid_acc=valid_acc))
+
+
+class Answers(list):
+    """Q4's answers: show() prints one and keeps it (for metrics.json)."""
+
+    def show(self, question, review, probability, label):
+        self.append({"question": question, "text": review, "label": label, "Model A": round(probability, 4)})
+        print(f"{question}  P(positive) = {probability:.3f} -> {'positive' if label else 'negative'} ({label})  | {review}")
