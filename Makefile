@@ -37,23 +37,43 @@ SHOWN := $(BUILD)/notebooks
 THEORY_SOURCES := $(wildcard theory/*.tex theory/sections/*.tex theory/*.bib) $(wildcard figures/theory/*) bundle.toml tools/manifest.py
 SETUP_STAMP := $(VENV)/.setup-done
 LOCK := $(BUILD)/.lock
-TRUE_FRESH := $(filter 1 yes true on,$(FRESH))
+# A yes/no make variable (FRESH, FORCE) is read as the notebooks read one: 1/true/yes/on in any case
+# (tools/settings.py refuses a word that is neither yes nor no); `lower` knows the letters of those words.
+lower = $(subst A,a,$(subst B,b,$(subst E,e,$(subst N,n,$(subst O,o,$(subst R,r,$(subst S,s,$(subst T,t,$(subst U,u,$(subst Y,y,$(1)))))))))))
+yes = $(filter 1 true yes on,$(call lower,$(strip $(1))))
+TRUE_FRESH := $(call yes,$(FRESH))
 # `make -q`: only the real files answer (the phony set-up check would always say "out of date").
 QUESTION := $(findstring q,$(firstword -$(MAKEFLAGS)))
 SYSTEM := $(if $(QUESTION),,system)
 # Before a notebook runs: its embedded copies of hwcommon.py and the graded library are current.
 SYNC_CHECK ?= $(PY) tools/sync_notebooks.py --check
+# Before any work: every setting, make's variables and the notebooks' HW_* variables, by the
+# notebooks' own rules; one line naming a bad one (tools/settings.py, `make check-settings`).
+# `make pdf` checks them once, for its inner make too, once it holds $(LOCK).
+SETTINGS := $(if $(QUESTION)$(SETTINGS_CHECKED),,check-settings)
+# Hold $(LOCK) for the rest of a recipe line: the line's shell opens it as fd 9 and then execs the
+# command, so that a signal make passes on (SIGTERM) reaches the command itself, not a wrapper that
+# would leave it running. A second make in this tree says so in one line ($(1)) and waits.
+hold_lock = exec 9>>$(LOCK); flock -n 9 || { echo "$(1)"; flock 9; }
 
 export HW_UNATTENDED := 1
 export HW_DATA_DIR := $(CURDIR)/data
+# One Ctrl-C reaches make and every job it runs: the first tool to stop names the interruption, once
+# (tools/faults.py); this file, unique to the make the user started, says it was named.
+ifndef HW_STOP_MARK
+export HW_STOP_MARK := $(abspath $(BUILD))/.interrupted-$(shell echo $$PPID)-$(shell date +%s%N)
+endif
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system data sync notebooks theory pdf test clean run publish FORCE
-ifeq ($(filter $(PROFILE),smoke quick full),)
-$(error PROFILE must be smoke, quick or full; got '$(PROFILE)')
+.PHONY: help setup system data sync notebooks theory pdf test clean run publish FORCE check-settings
+# The wording of tools/settings.py (the notebooks' rule for HW_PROFILE), checked here while make reads this file.
+ifneq ($(words $(PROFILE)) $(filter smoke quick full,$(PROFILE)),1 $(strip $(PROFILE)))
+$(error FAILED: PROFILE must be one of smoke, quick, full; got '$(PROFILE)')
 endif
 # A failed recipe must not leave a half-made target that looks up to date.
 .DELETE_ON_ERROR:
+# These are written whole (a temp file renamed) or not at all: a failed or interrupted make leaves them.
+.PRECIOUS: $(SHOWN)/%.ipynb $(SHOWN)/%.pdf $(BUILD)/submission.pdf $(BUILD)/theory.pdf
 
 # What each notebook's PDF must show, as build/stamps/<stem>.want: written
 # while make reads this file (standard-library Python, no venv needed), and
@@ -99,7 +119,7 @@ notebooks: $(foreach n,$(NOTEBOOKS),$(SHOWN)/$(n).ipynb) ## @notebooks the noteb
 # matches its inputs, else a run at PROFILE from build/runs/<stem>/ (made now
 # when there is none that matches). It must carry the current copy of
 # hwcommon.py before it runs (`make sync` writes it).
-$(SHOWN)/%.ipynb: $(BUILD)/stamps/%.want notebooks/%.ipynb | $(SETUP_STAMP) $(SYSTEM)
+$(SHOWN)/%.ipynb: $(BUILD)/stamps/%.want notebooks/%.ipynb | $(SETUP_STAMP) $(SETTINGS) $(SYSTEM)
 	@grep -q '^committed' $< || $(SYNC_CHECK)
 	@$(PY) tools/run_notebook.py select $* --build $(BUILD) --profile $(PROFILE) $(if $(TRUE_FRESH),--fresh) $(if $(TIMEOUT),--timeout $(TIMEOUT))
 
@@ -108,15 +128,16 @@ $(BUILD)/stamps/%.want: ;
 $(SHOWN)/%.pdf: $(SHOWN)/%.ipynb tools/build_pdf.py $(wildcard tools/nbconvert_template/*)
 	@$(PY) tools/build_pdf.py notebook $< $@
 
-run: | $(SETUP_STAMP) system ## @notebooks a fresh run of NB=<stem> at PROFILE -> build/runs/<stem>/ (then `make publish NB=<stem>`)
+run: | $(SETUP_STAMP) $(SETTINGS) system ## @notebooks a fresh run of NB=<stem> at PROFILE -> build/runs/<stem>/ (then `make publish NB=<stem>`)
 	@test -n "$(NB)" || { echo "FAILED: make run: name the notebook, NB=<stem> with a stem of: $(NOTEBOOKS)" >&2; exit 2; }
 	@$(SYNC_CHECK)
-	@mkdir -p $(BUILD); flock -n $(LOCK) true || echo "make run: waiting for the other make in this tree ($(LOCK))"
-	@flock -o $(LOCK) $(PY) tools/run_notebook.py run $(NB) --build $(BUILD) --profile $(PROFILE) $(if $(TIMEOUT),--timeout $(TIMEOUT))
+	@mkdir -p $(BUILD); $(call hold_lock,make run: waiting for the other make in this tree ($(LOCK))); \
+	exec $(PY) tools/run_notebook.py run $(NB) --build $(BUILD) --profile $(PROFILE) $(if $(TIMEOUT),--timeout $(TIMEOUT))
 
-publish: | $(SETUP_STAMP) ## @notebooks copy the finished run of NB=<stem> into figures/ and notebooks/, rewrite docs/results.md's table (FORCE=1: over a higher profile)
+publish: | $(SETUP_STAMP) $(SETTINGS) ## @notebooks copy the finished run of NB=<stem> into figures/ and notebooks/, rewrite docs/results.md's table (FORCE=1: over a higher profile)
 	@test -n "$(NB)" || { echo "FAILED: make publish: name the notebook, NB=<stem> with a stem of: $(NOTEBOOKS)" >&2; exit 2; }
-	@mkdir -p $(BUILD); flock -o $(LOCK) $(PY) tools/publish.py $(NB) --build $(BUILD) $(if $(filter 1 yes true on,$(FORCE)),--force)
+	@mkdir -p $(BUILD); $(call hold_lock,make publish: waiting for the other make in this tree ($(LOCK))); \
+	exec $(PY) tools/publish.py $(NB) --build $(BUILD) $(if $(call yes,$(FORCE)),--force)
 
 # ---------------------------------------------------------------- documents
 
@@ -124,8 +145,8 @@ theory: $(BUILD)/theory.pdf ## @notebooks build the written answers alone -> bui
 
 $(BUILD)/theory.pdf: $(THEORY_SOURCES) tools/build_pdf.py | $(SETUP_STAMP) $(SYSTEM)
 	@mkdir -p $(BUILD)
-	@flock -n $(LOCK) true || echo "make theory: another make pdf/theory is running in this tree; waiting for it ($(LOCK))"
-	@flock -o $(LOCK) $(PY) tools/build_pdf.py --build $(BUILD) theory
+	@$(call hold_lock,make theory: another make pdf/theory is running in this tree; waiting for it ($(LOCK))); \
+	exec $(PY) tools/build_pdf.py --build $(BUILD) theory
 
 PDF_INPUTS := $(THEORY_SOURCES) tools/build_pdf.py $(foreach n,$(NOTEBOOKS),$(SHOWN)/$(n).pdf)
 
@@ -136,15 +157,28 @@ pdf: $(BUILD)/submission.pdf
 else
 pdf: | $(SETUP_STAMP) ## @student theory + notebooks -> build/submission.pdf, build/<assignment>.pdf/.zip/.pages.json
 	@mkdir -p $(BUILD)
-	@flock -n $(LOCK) true || echo "make pdf: another make pdf is running in this tree; waiting for it to finish ($(LOCK))"
-	@flock -o $(LOCK) sh -c '$(PY) tools/run_record.py summary --build $(BUILD) --profile $(PROFILE) --seed "$(HW_SEED)" --fresh "$(FRESH)" $(NOTEBOOKS) && $(MAKE) --no-print-directory -j$$(nproc) $(BUILD)/submission.pdf'
+	@$(call hold_lock,make pdf: another make pdf is running in this tree; waiting for it to finish ($(LOCK))); \
+	$(MAKE) --no-print-directory check-settings CHECK_FOR=pdf \
+	&& $(PY) tools/run_record.py summary --build $(BUILD) --profile $(PROFILE) --seed "$(HW_SEED)" --fresh "$(FRESH)" $(NOTEBOOKS) \
+	&& exec $(MAKE) --no-print-directory -j$$(nproc) SETTINGS_CHECKED=1 $(BUILD)/submission.pdf
 endif
 
 $(BUILD)/submission.pdf: $(PDF_INPUTS) | $(SETUP_STAMP) $(SYSTEM)
 	@$(PY) tools/build_pdf.py --build $(BUILD) documents --notebooks $(SHOWN)
 
+# make's variables reach the check as MAKEVAR_<name> in its environment (no shell quoting to get wrong).
+check-settings: export MAKEVAR_PROFILE = $(PROFILE)
+check-settings: export MAKEVAR_FRESH = $(FRESH)
+check-settings: export MAKEVAR_FORCE = $(FORCE)
+check-settings: export MAKEVAR_TIMEOUT = $(TIMEOUT)
+check-settings: export MAKEVAR_NB = $(NB)
+check-settings: export MAKEVAR_GOALS = $(or $(CHECK_FOR),$(MAKECMDGOALS))
+check-settings: | $(SETUP_STAMP)
+	@$(PY) tools/settings.py
+
+# Each make a test starts is a make of its own: it names its own interruptions (HW_STOP_MARK, unset here).
 test: setup ## @student run the tests (notebooks in the smoke profile, theory checks, the PDF build)
-	$(PY) -m pytest -q -n 2 --dist loadgroup tests
+	env -u HW_STOP_MARK $(PY) -m pytest -q -n 2 --dist loadgroup tests
 
 clean: ## @student remove build/ (keeps .venv and data/)
 	rm -rf $(BUILD)
@@ -164,7 +198,7 @@ sentiment-ablation: | $(SETUP_STAMP) ## @benchmarks sentiment recipes, each choi
 	HW_THREADS=$${HW_THREADS:-1} $(PY) tools/bench/sentiment_ablation.py
 
 .PHONY: colab-check
-colab-check: | $(SETUP_STAMP) ## @checks each notebook alone in a fresh venv with Colab's packages, offline and with loopback internet (slow; not in make test)
+colab-check: | $(SETUP_STAMP) ## @checks each graded notebook alone in fresh venvs: Colab's published versions and the oldest supported ones (tools/checks/colab_check.py STACKS), offline and with loopback internet (slow; not in make test)
 	$(PY) tools/checks/colab_check.py
 
 .PHONY: mutation-check

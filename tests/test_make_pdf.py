@@ -103,6 +103,7 @@ def make_mini_repo(root: Path) -> Path:
                      f"\\checked{{tests/test_stand_in.py::test_{i}}}{{a check of {q}}}\n")
         (theory / f"{stem}.tex").write_text(body)
     (root / "notebooks").mkdir()
+    shutil.copy2(REPO / "notebooks" / "hwcommon.py", root / "notebooks")  # the settings' rules (tools/settings.py)
     for stem in TOPICS:
         nbformat.write(fake_notebook(stem, 1), root / "notebooks" / f"{stem}.ipynb")
     (root / "figures" / "gan_fashion_mnist_beyond").mkdir(parents=True)
@@ -205,8 +206,12 @@ def test_committed_runs_are_shown_as_they_are(mini):
     assert "all 4 shown from their committed runs" in log
     assert "executing" not in log
     text = pdf_text(mini / "build" / "nyu-dl-fall2023.pdf")
-    # each notebook's first page says which run it shows
-    assert "Run shown: smoke profile, cpu (1 thread), 2026-01-02 03:04 UTC, commit abc1234" in squash_spaces(text)
+    # each notebook's first page says which run it shows: profile, device and date (the commit stays in
+    # its metadata), and that a smoke run is a test, not an answer
+    assert "Run shown: smoke profile, cpu (1 thread), 2026-01-02 03:04 UTC." in squash_spaces(text)
+    assert "commit abc1234" not in text and "SMOKE RUN — a test of the code" in squash_spaces(text)
+    shown = json.loads((mini / "build" / "notebooks" / "gan_fashion_mnist.ipynb").read_text())
+    assert shown["metadata"]["hw_run"]["commit"] == "abc1234"
     assert "marker-notebooks" in text  # the committed outputs themselves
     # the companion is in the appendix, after the graded notebook, before the checks table
     graded = re.search(r"Stand-in for gan fashion mnist(?! beyond)", text).start()

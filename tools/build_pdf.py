@@ -26,7 +26,10 @@ notebooks/<stem>_beyond.ipynb when there is one, and the table of the
 theory's checks by code (\\hwprintchecks). The page map
 build/<assignment>.pages.json gives the pages of each question, of each
 notebook (graded and companion) and of the appendix. Each notebook's first
-page says which run it shows (metadata.hw_run: profile, device, date, commit).
+page says which run it shows (metadata.hw_run: profile, device, date), and a
+smoke run says in bold at its top that its numbers mean nothing; the end of
+the log names the run of every graded notebook when one of them is not its
+committed run or is below quick.
 
 Builds recover by themselves: each LaTeX document is compiled in a fresh
 folder seeded with the last successful build's state and swapped in only on
@@ -34,13 +37,15 @@ success, so a failed or interrupted run never blocks the next. The upload set
 (submission.pdf, the per-assignment PDFs, zips and page maps) is written into
 a new folder build/.sets/<id>/ and switched in at once (build/upload is a
 link to it; build/submission.pdf and the others link into build/upload/), so
-it appears together or not at all. Every failure, Ctrl-C and SIGTERM
-included, ends in one `FAILED:` line naming the step and the file.
+it appears together or not at all. Every failure ends in one `FAILED:` line
+naming the step and the file (a full disk with the space left; documents that
+fail side by side in a line each). Ctrl-C and SIGTERM are named once for the
+whole make, whichever of its jobs they hit (tools/faults.py), and leave every
+finished file; the next success removes the attempt and failed folders.
 """
 from __future__ import annotations
 
 import argparse
-import errno
 import functools
 import json
 import os
@@ -53,12 +58,13 @@ import threading
 import time
 import unicodedata
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from atomic import atomic_output, free_mb  # noqa: E402
+import faults  # noqa: E402
 import manifest  # noqa: E402
 import run_record  # noqa: E402
 
@@ -82,17 +88,15 @@ def course_of_section(stem: str) -> str:
 # ------------------------------------------------------- failures, one line
 
 class Failure(Exception):
-    """A step that failed: reported as one FAILED line (details before it)."""
+    """A step that failed: reported as one FAILED line (details before it); `others`: the
+    steps that failed beside it (LaTeX runs side by side), one FAILED line each."""
 
-    def __init__(self, step: str, detail: str = "", code: int = 1):
+    def __init__(self, step: str, detail: str = "", code: int = 1, others: tuple = ()):
         super().__init__(step)
-        self.step, self.detail, self.code = step, detail, code
+        self.step, self.detail, self.code, self.others = step, detail, code, list(others)
 
 
-class Stopped(Exception):
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
+Stopped = faults.Stopped  # SIGINT or SIGTERM: a BaseException, never taken for a step's failure
 
 
 STEP = {"now": "starting"}  # the step running, for the FAILED line of an interruption
@@ -360,19 +364,29 @@ BADGE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\(([^)]*)\)")
 WIDGET = "application/vnd.jupyter.widget-view+json"
 REMOVE_TAG = "remove_cell"  # cells the notebook needs to run but a grader need not read
 RUN_STAMP = "Run shown"
+# At the top of the first page of a notebook shown from a smoke run (seconds of tiny data and epochs).
+SMOKE_WARNING = "SMOKE RUN — a test of the code, not an answer: its numbers mean nothing"
 
 
 def run_stamp(nb) -> str:
+    """Which run the outputs come from: profile, device and date (the commit stays in metadata.hw_run)."""
     record = run_record.record_of(nb)
     if record is None:
         return f"*{RUN_STAMP}: no run record in this notebook (executed outside `make`).*"
-    return f"*{RUN_STAMP}: {run_record.describe(record)}.*"
+    return f"*{RUN_STAMP}: {run_record.describe(record, commit=False)}.*"
+
+
+def smoke_run(nb) -> bool:
+    record = run_record.record_of(nb)
+    return record is not None and record.get("profile") == "smoke"
 
 
 def prepare_notebook(nb) -> None:
     """What a reader of the PDF needs, not the live notebook: the Colab badge as
-    a link (a remote SVG cannot be embedded), no widget outputs, a title, and
-    under the title which run the outputs come from."""
+    a link (a remote SVG cannot be embedded), no widget outputs, a title, under
+    the title's cell which run the outputs come from, and, for a smoke run, a
+    bold line right under the title (the top of the page) saying that its
+    numbers mean nothing."""
     import nbformat
     title, title_index = None, None
     for index, cell in enumerate(nb.cells):
@@ -388,6 +402,14 @@ def prepare_notebook(nb) -> None:
             cell.outputs = [o for o in cell.get("outputs", []) if WIDGET not in o.get("data", {})]
     stamp = nbformat.v4.new_markdown_cell(run_stamp(nb))
     nb.cells.insert(0 if title_index is None else title_index + 1, stamp)
+    if smoke_run(nb):
+        warning = f"**{SMOKE_WARNING}.**"
+        if title_index is None:
+            nb.cells.insert(0, nbformat.v4.new_markdown_cell(warning))
+        else:  # the line after the heading, in the title's own cell
+            cell = nb.cells[title_index]
+            cell.source = re.sub(r"^(#\s+.+)$", lambda m: f"{m.group(1)}\n\n{warning}\n", cell.source, count=1,
+                                 flags=re.M)
     nb.metadata["title"] = title or "Notebook"
 
 
@@ -407,6 +429,8 @@ def notebook_pdf(source: Path, target: Path) -> None:
     try:
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": source.stem, "path": str(source.parent)}})
     except Exception as err:  # nbconvert's LatexFailed carries the whole log
+        if faults.STOPPED:  # xelatex got the same Ctrl-C: the interruption, not the conversion, stopped it
+            raise Stopped(faults.STOPPED["signal"]) from None
         log = str(err)
         raise Failure(f"converting {source} to PDF (nbconvert + xelatex){disk_note(target.parent, log)}",
                       log[-3000:]) from None
@@ -511,8 +535,8 @@ def sections_tex(stems, course=None) -> str:
 # ----------------------------------------------------------- LaTeX runs
 
 def _discard_dead_attempts(tex_root: Path) -> None:
-    """Remove the attempt folders of builds that were killed (their pid is gone)."""
-    for folder in tex_root.glob(".*.attempt-*") if tex_root.is_dir() else []:
+    """Remove the attempt folders (and half-swapped old ones) of builds that were killed (their pid is gone)."""
+    for folder in [*tex_root.glob(".*.attempt-*"), *tex_root.glob(".*.old-*")] if tex_root.is_dir() else []:
         pid = folder.name.rsplit("-", 1)[-1]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
@@ -539,16 +563,32 @@ def _swap_dir(new: Path, target: Path) -> None:
 def compile_tex(name: str, tex: str, tex_root: Path, student: Student) -> tuple:
     """latexmk -xelatex on <name>.tex in a fresh folder seeded with the last
     successful build's state (tex_root/<name>/), swapped in for it only when
-    the build succeeds: a failed or stopped build leaves the last good state
-    (and its own log in tex_root/<name>.failed/). Returns (PDF, page map)."""
-    good = tex_root / name
+    the build succeeds: a failed build leaves the last good state (and its own
+    log in tex_root/<name>.failed/, removed by the next success); a stopped one
+    leaves nothing. Returns (PDF, page map). Runs side by side with the other
+    documents: its failures name this document's step themselves (a full disk
+    with the space left), not the step another thread set last."""
+    doing = {"now": "starting"}
     work = tex_root / f".{name}.attempt-{os.getpid()}"
+    try:
+        return _compile_tex(name, tex, tex_root, student, work, doing)
+    except OSError as err:
+        text = faults.os_error_text(err, tex_root)
+        shutil.rmtree(work, ignore_errors=True)  # the space it took
+        raise Failure(f"LaTeX build of {name}: {doing['now']}: {text}") from None
+
+
+def _compile_tex(name: str, tex: str, tex_root: Path, student: Student, work: Path, doing: dict) -> tuple:
+    good = tex_root / name
     step(f"LaTeX build of {name} ({work}/{name}.tex)")
     shutil.rmtree(work, ignore_errors=True)
     if good.is_dir():
+        doing["now"] = f"copying the last good build {faults.shown(good)} to {work.name}"
         shutil.copytree(good, work, symlinks=True)
+    doing["now"] = f"writing {faults.shown(work / name)}.tex"
     work.mkdir(parents=True, exist_ok=True)
     (work / f"{name}.tex").write_text(tex, encoding="utf-8")
+    doing["now"] = f"running latexmk in {faults.shown(work)}"
     env = dict(os.environ)
     sep = os.pathsep
     env["TEXINPUTS"] = f".{sep}{THEORY}{sep}{REPO}{sep}"
@@ -565,10 +605,13 @@ def compile_tex(name: str, tex: str, tex_root: Path, student: Student) -> tuple:
     finally:
         with CHILDREN_LOCK:
             CHILDREN.discard(proc)
+    if STOPPING.is_set():  # killed by the build that is stopping: not a failure of this document
+        raise Failure(f"LaTeX build of {name}: stopped")
     log_path = work / f"{name}.log"
     log = log_path.read_text(errors="replace") if log_path.exists() else ""
     if proc.returncode != 0 or not (work / f"{name}.pdf").is_file():
         failed = tex_root / f"{name}.failed"
+        doing["now"] = f"keeping the failed build in {faults.shown(failed)}"
         shutil.rmtree(failed, ignore_errors=True)
         os.replace(work, failed)
         errors = [line for line in log.splitlines() if line.startswith(("!", "./", "/")) and "rror" in line]
@@ -581,7 +624,9 @@ def compile_tex(name: str, tex: str, tex_root: Path, student: Student) -> tuple:
         shutil.rmtree(work, ignore_errors=True)
         raise Failure(f"LaTeX build of {name}: undefined references ({log_path.name})", "\n".join(problems[:20]))
     check_cover_glyphs(student, log, name)
+    doing["now"] = f"swapping {work.name} in for {faults.shown(good)}"
     _swap_dir(work, good)
+    shutil.rmtree(tex_root / f"{name}.failed", ignore_errors=True)  # an earlier failure's log: this one built
     return good / f"{name}.pdf", read_page_map(good / f"{name}.qpages")
 
 
@@ -643,6 +688,7 @@ def build_theory(build: Path, student: Student, only: list | None = None) -> Non
         stems = [s for s in stems if s in only]
     name = "theory" if not only else "theory-" + "-".join(stems)
     body = "".join(sections_tex([s]) + _checks_after([s]) for s in stems)
+    _discard_dead_attempts(build / "tex")
     pdf, _ = compile_tex(name, driver("Written answers", body, student), build / "tex", student)
     step(f"writing {build / (name + '.pdf')}")
     atomic_copy(pdf, build / f"{name}.pdf")
@@ -699,20 +745,24 @@ def build_documents(build: Path, notebooks_dir: Path, student: Student) -> list:
                  **documents}
 
     def compile_document(name: str) -> tuple:
-        return compile_tex(name, documents[name], build / "tex", student)
+        try:
+            return compile_tex(name, documents[name], build / "tex", student)
+        except Failure:
+            raise
+        except Exception as err:  # noqa: BLE001 - named with its document, in one line
+            raise Failure(f"LaTeX build of {name}: {type(err).__name__}: {err}") from None
 
     _discard_dead_attempts(build / "tex")
     pool = ThreadPoolExecutor(max_workers=max(1, len(os.sched_getaffinity(0))))
     try:
-        futures = {name: pool.submit(compile_document, name) for name in documents}
-        results = {}
-        for name, future in futures.items():
-            while True:  # wait in short steps, so that Ctrl-C and SIGTERM reach the main thread
-                try:
-                    results[name] = future.result(timeout=0.2)
-                    break
-                except TimeoutError:
-                    continue
+        futures = {pool.submit(compile_document, name): name for name in documents}
+        pending, failed = set(futures), []
+        while pending and not failed:  # short waits, so that Ctrl-C and SIGTERM reach the main thread
+            _, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+            failed = [f.exception() for f in futures if f.done() and not f.cancelled() and f.exception()]
+        if failed:  # the documents that failed by now, each in its own line; the others are stopped
+            raise Failure(failed[0].step, failed[0].detail, others=[f.step for f in failed[1:]])
+        results = {name: future.result() for future, name in futures.items()}
     except BaseException:
         STOPPING.set()  # no new LaTeX run starts; the running ones are killed
         _kill_children()
@@ -720,18 +770,31 @@ def build_documents(build: Path, notebooks_dir: Path, student: Student) -> list:
         raise
     pool.shutdown()
     new_set = build / ".sets" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    try:
+        tables = write_upload_set(new_set, results, notebooks_dir)
+    except OSError as err:
+        text = faults.os_error_text(err, build)
+        shutil.rmtree(new_set, ignore_errors=True)  # the space it took; the upload set stays the last one
+        raise Failure(f"{STEP['now']}: {text}") from None
+    step(f"switching {build / UPLOAD_LINK} to {new_set}")
+    switch_upload_set(build, new_set)
+    return tables
+
+
+def write_upload_set(new_set: Path, results: dict, notebooks_dir: Path) -> list:
+    """The PDFs, page maps and zips into the new set's folder; the page tables."""
     step(f"writing the upload set {new_set}")
     new_set.mkdir(parents=True)
     tables = []
     for name, (pdf, _) in results.items():
+        step(f"writing the upload set: copying {pdf} to {new_set / name}.pdf")
         shutil.copyfile(pdf, new_set / f"{name}.pdf")
     for a in ASSIGNMENTS:
+        step(f"writing the upload set: {new_set / a.slug}.pages.json")
         pages = split_page_map(a, results[a.slug][1])
         (new_set / f"{a.slug}.pages.json").write_text(json.dumps(pages, indent=1) + "\n")
         tables.append(page_table(a, pages))
         make_zip(a, new_set, notebooks_dir)
-    step(f"switching {build / UPLOAD_LINK} to {new_set}")
-    switch_upload_set(build, new_set)
     return tables
 
 
@@ -777,10 +840,6 @@ def pdf_page_count(path: Path) -> int:
 
 # ------------------------------------------------------------------ main
 
-def _raise_stopped(signum, frame):
-    raise Stopped(signum)
-
-
 def _kill_children() -> None:
     with CHILDREN_LOCK:
         procs = list(CHILDREN)
@@ -817,8 +876,58 @@ def run(args) -> None:
         print("\n".join(tables))
         submission = args.build / "submission.pdf"
         print(f"submission: {submission} ({pdf_page_count(submission)} pages); upload set: {args.build / UPLOAD_LINK}/")
+        _forget_interruptions(args.build)
     if student.unfilled:
         print(f"{draft_message(student)}: every page of these PDFs is marked DRAFT until then.")
+    if args.what == "documents":
+        print("\n".join(upload_set_report(args.notebooks)))
+
+
+def _forget_interruptions(build: Path) -> None:
+    """The marks of interruptions named by earlier makes (HW_STOP_MARK, tools/faults.py): this one built."""
+    for mark in build.glob(".interrupted-*"):
+        if str(mark) != os.environ.get("HW_STOP_MARK"):
+            mark.unlink(missing_ok=True)
+
+
+def upload_set_report(notebooks_dir: Path, repo: Path = REPO) -> list:
+    """The last lines of the log when a graded notebook of the upload set shows a run that is not its
+    committed one, or one below quick: each such notebook in a line of its own (a smoke run is a test of
+    the code, not an answer), then the profile of every other graded notebook. Nothing otherwise."""
+    rank, lines, others = run_record.PROFILE_RANK, [], []
+    for nb in BUNDLE.graded:
+        shown = run_record.record_of(_read_json(notebooks_dir / nb.file)) or {}
+        committed_nb = _read_json(repo / "notebooks" / nb.file)
+        committed = run_record.record_of(committed_nb)
+        profile = shown.get("profile") or "unknown"
+        below = rank.get(profile, -1) < rank["quick"]
+        if committed is not None and shown == committed:
+            if below:
+                lines.append(f"upload set: {nb.stem} shows its committed {profile} run: a test, not an answer; "
+                             f"run `make run NB={nb.stem} PROFILE=quick`, then `make publish NB={nb.stem}`")
+            else:
+                others.append(f"{nb.stem} ({profile}, committed)")
+            continue
+        why = run_record.differences(committed, run_record.current_inputs(committed_nb, os.environ.get("HW_SEED"),
+                                                                          repo)) or "FRESH=1"
+        article = "an" if profile[0] in "aeiou" else "a"
+        made = f"{article} {profile} run made by make in {faults.shown(notebooks_dir.parent / 'runs' / nb.stem)}/ ({why})"
+        was = f"not the committed {committed.get('profile', '?')} run" if committed else "the notebook records no committed run"
+        if below:
+            lines.append(f"upload set: {nb.stem} shows {made}, {was}: a test, not an answer; run "
+                         f"`make pdf PROFILE=quick` or restore the notebook")
+        else:
+            lines.append(f"upload set: {nb.stem} shows {made}, {was}; `make publish NB={nb.stem}` commits it")
+    if lines and others:
+        lines.append(f"upload set: the other graded notebooks show their committed runs: {', '.join(others)}")
+    return lines
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def main() -> None:
@@ -837,36 +946,33 @@ def main() -> None:
                       help="folder with the notebooks the PDFs show and their PDFs")
     args = parser.parse_args()
     args.build = args.build.resolve()
-    previous = {s: signal.signal(s, _raise_stopped) for s in (signal.SIGTERM, signal.SIGINT)}
-    code, message = 0, None
+    faults.stop_signals()  # the first SIGINT or SIGTERM raises Stopped; the ones that follow are ignored
+    code, messages, stopped = 0, [], False
     try:
         run(args)
     except Stopped as stop:
         _kill_children()
-        code, message = 128 + stop.signum, f"{STEP['now']}: interrupted by {stop.args[0]}"
+        code, messages, stopped = 128 + stop.signum, [faults.stop_text(stop.signum, STEP["now"])], True
     except Failure as failure:
         _kill_children()
         if failure.detail.strip():
             print(failure.detail.rstrip(), file=sys.stderr)
-        code, message = failure.code, failure.step
+        code, messages = failure.code, [failure.step, *failure.others]
     except OSError as err:
         _kill_children()
-        note = disk_note(args.build, str(err)) if err.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else ""
-        code, message = 1, f"{STEP['now']}: {err.strerror or err}{' (' + err.filename + ')' if err.filename else ''}{note}"
-    except KeyboardInterrupt:
-        _kill_children()
-        code, message = 130, f"{STEP['now']}: interrupted by SIGINT"
+        code, messages = 1, [f"{STEP['now']}: {faults.os_error_text(err, args.build)}"]
     except Exception as err:  # noqa: BLE001 - one line, not a traceback
         _kill_children()
-        code, message = 1, f"{STEP['now']}: {type(err).__name__}: {err}"
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        code, messages = 1, [f"{STEP['now']}: {type(err).__name__}: {err}"]
     if code:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         _cleanup_attempts(args.build)
-        print(f"FAILED: {message}", file=sys.stderr)
+        if stopped:
+            faults.report_stop(messages[0])  # once for the whole make, whichever of its jobs it hit
+        else:
+            for message in messages:
+                print(f"FAILED: {message}", file=sys.stderr)
         raise SystemExit(code)
 
 

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import faults  # noqa: E402
 import run_record  # noqa: E402
 from atomic import atomic_output  # noqa: E402
 
@@ -60,7 +61,11 @@ def swap_folder(new: Path, published: Path, keep: list) -> None:
     incoming = published.parent / f".new-{published.name}-{os.getpid()}"
     old = published.parent / f".old-{published.name}-{os.getpid()}"
     shutil.rmtree(incoming, ignore_errors=True)
-    shutil.copytree(new, incoming)
+    try:
+        shutil.copytree(new, incoming)
+    except OSError:
+        shutil.rmtree(incoming, ignore_errors=True)  # the space it took; `published` is as it was
+        raise
     for name in keep:
         if (published / name).is_file() and not (incoming / name).exists():
             (incoming / name).parent.mkdir(parents=True, exist_ok=True)
@@ -123,8 +128,16 @@ def main() -> None:
     parser.add_argument("--build", type=Path, default=REPO / "build")
     parser.add_argument("--force", action="store_true", help="replace a run of a higher profile")
     args = parser.parse_args()
-    publish([s.removesuffix(".ipynb").removeprefix("notebooks/") for s in args.stems], args.build.resolve(),
-            args.force)
+    faults.stop_signals()
+    try:
+        publish([s.removesuffix(".ipynb").removeprefix("notebooks/") for s in args.stems], args.build.resolve(),
+                args.force)
+    except faults.Stopped as stop:
+        faults.report_stop(faults.stop_text(stop.signum, f"publishing {' '.join(args.stems)}"))
+        raise SystemExit(128 + stop.signum) from None
+    except OSError as err:
+        refuse(f"copying the run of {' '.join(args.stems)} into figures/ and notebooks/: "
+               f"{faults.os_error_text(err, REPO)}")
 
 
 if __name__ == "__main__":

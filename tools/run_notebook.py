@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import errno
 import fcntl
 import json
 import os
@@ -48,6 +47,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from atomic import atomic_output, free_mb  # noqa: E402
+import faults  # noqa: E402
 import run_record  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,21 +63,27 @@ CELL_TIMEOUT = {"smoke": 3600, "quick": 3600, "full": 8 * 3600}
 TIMEOUT_HELP = "seconds per cell (default: " + ", ".join(f"{p} {s // 3600} h" for p, s in CELL_TIMEOUT.items()) + ")"
 
 
-def cell_timeout(requested: int | None, profile: str) -> int:
+def seconds_per_cell(raw) -> int:
+    """A per-cell limit as given (an int, or the text of --timeout or `make ... TIMEOUT=`); a
+    ValueError says what it accepts (tools/settings.py checks TIMEOUT with it before make starts)."""
+    text = str(raw).strip()
+    value = int(text) if text.isascii() and text.isdigit() else 0
+    if value <= 0:
+        raise ValueError(f"must be a positive whole number of seconds per cell; got {raw!r}")
+    return value
+
+
+def cell_timeout(requested, profile: str) -> int:
     """The per-cell limit: `requested` (--timeout, `make ... TIMEOUT=`) or the profile's default."""
-    if requested is None:
+    if requested is None or str(requested).strip() == "":
         return CELL_TIMEOUT.get(profile, CELL_TIMEOUT["quick"])
-    if requested <= 0:
-        raise SystemExit(f"FAILED: --timeout (TIMEOUT= for make) must be a positive number of seconds per cell; got {requested}")
-    return requested
+    try:
+        return seconds_per_cell(requested)
+    except ValueError as err:
+        raise SystemExit(f"FAILED: --timeout (TIMEOUT= for make) {err}") from None
 
 
-class Stopped(Exception):
-    """The runner got a signal (SIGTERM, or SIGINT from Ctrl-C)."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
+Stopped = faults.Stopped  # the runner got a signal (SIGTERM, or SIGINT from Ctrl-C)
 
 
 class TrackingClient(NotebookClient):
@@ -97,10 +103,6 @@ def describe_cell(nb, index: int | None) -> str:
     code_number = sum(1 for c in cells[: index + 1] if c.cell_type == "code")
     first_line = next((line for line in cells[index].source.splitlines() if line.strip()), "")
     return f"cell {index} (code cell {code_number}: {first_line[:70]!r})"
-
-
-def _raise_stopped(signum, frame):
-    raise Stopped(signum)
 
 
 def _kill_kernel(client: TrackingClient) -> None:
@@ -187,7 +189,8 @@ def execute(source: Path, target: Path, timeout: int, before: dict | None = None
     # handlers below (in the main thread) instead of nbclient's own, which
     # leave it half cleaned up.
     worker = threading.Thread(target=work, name="nbclient", daemon=True)
-    previous = {s: signal.signal(s, _raise_stopped) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    faults.stop_signals()
     started = time.perf_counter()
     failure, code = None, 1
     try:
@@ -200,8 +203,9 @@ def execute(source: Path, target: Path, timeout: int, before: dict | None = None
         _kill_kernel(client)
         worker.join(30)
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        if code == 1:  # a stopped run keeps ignoring the signals that follow until it has exited
+            for s, handler in previous.items():
+                signal.signal(s, handler)
     err = outcome.get("error")
     if failure is None and err is not None:
         where = describe_cell(nb, client.current_index)
@@ -224,6 +228,8 @@ def execute(source: Path, target: Path, timeout: int, before: dict | None = None
         failure = ANSI_COLOUR.sub('', failure)
         first, _, rest = failure.partition("\n")
         first += _disk_full_note(failure, [f for f in (root, Path(target).parent) if f])
+        if code != 1 and not faults.first_to_report():
+            raise SystemExit(code)  # another job of this make has named the interruption
         print(f"FAILED: {source}: {first}" + (f"\n{rest}" if rest else ""), file=sys.stderr)
         raise SystemExit(code)
     strip_timestamps(nb)
@@ -243,8 +249,8 @@ def execute(source: Path, target: Path, timeout: int, before: dict | None = None
         with atomic_output(target) as tmp:
             nbformat.write(nb, tmp)
     except OSError as err:
-        note = _disk_full_note(str(err), [Path(target).parent]) if err.errno in (errno.ENOSPC, errno.EFBIG) else ""
-        print(f"FAILED: {source}: writing the executed copy {target}: {err.strerror or err}{note}", file=sys.stderr)
+        print(f"FAILED: {source}: writing the executed copy {target}: {faults.os_error_text(err, Path(target).parent)}",
+              file=sys.stderr)
         raise SystemExit(1) from None
     print(f"executed {source} -> {target} in {seconds:.0f} s")
 
@@ -299,7 +305,11 @@ def fresh_run(stem: str, build: Path, profile: str, timeout: int, why: str = "")
     target = root / f"{stem}.ipynb"
     with run_lock(root, stem):
         current = run_record.current_inputs(run_record.read_notebook(source), os.environ.get("HW_SEED"))
-        before = seed_run_folder(current, root)
+        try:
+            before = seed_run_folder(current, root)
+        except OSError as err:
+            raise SystemExit(f"FAILED: run of {stem}: copying the files it reads (figures/, metadata.hw.reads) "
+                             f"into its run folder: {faults.os_error_text(err, root)}") from None
         os.environ.update(HW_ROOT=str(root), HW_PROFILE=profile)
         print(f"run: executing notebooks/{stem}.ipynb at {profile}" + (f" ({why})" if why else "")
               + f" -> {target.relative_to(REPO) if target.is_relative_to(REPO) else target}", flush=True)
@@ -314,7 +324,8 @@ def copy_notebook(src: Path, dst: Path) -> None:
         with atomic_output(dst) as tmp:
             nbformat.write(nb, tmp)
     except OSError as err:
-        raise SystemExit(f"FAILED: writing {dst}: {err.strerror or err}") from None
+        raise SystemExit(f"FAILED: copying {src} to {dst}, the notebook the PDF shows: "
+                         f"{faults.os_error_text(err, Path(dst).parent)}") from None
 
 
 def select(stem: str, build: Path, profile: str, fresh: bool, timeout: int) -> None:
@@ -345,14 +356,24 @@ def make_main(argv: list) -> None:
     parser.add_argument("--build", type=Path, default=REPO / "build")
     parser.add_argument("--profile", required=True, choices=sorted(run_record.PROFILE_RANK))
     parser.add_argument("--fresh", action="store_true", help="select: a run at --profile whatever is committed")
-    parser.add_argument("--timeout", type=int, help=TIMEOUT_HELP)
+    parser.add_argument("--timeout", help=TIMEOUT_HELP)
     args = parser.parse_args(argv)
     args.timeout = cell_timeout(args.timeout, args.profile)
-    for stem in args.stems:
-        if args.mode == "run":
-            fresh_run(stem, args.build, args.profile, args.timeout)
-        else:
-            select(stem, args.build, args.profile, args.fresh, args.timeout)
+    doing = "starting"
+    faults.stop_signals()
+    try:
+        for stem in (s.removesuffix(".ipynb").removeprefix("notebooks/") for s in args.stems):
+            doing = (f"running notebooks/{stem}.ipynb" if args.mode == "run"
+                     else f"preparing {args.build / 'notebooks' / stem}.ipynb, the notebook the PDF shows")
+            if args.mode == "run":
+                fresh_run(stem, args.build, args.profile, args.timeout)
+            else:
+                select(stem, args.build, args.profile, args.fresh, args.timeout)
+    except Stopped as stop:  # outside a cell (execute names the cell itself)
+        faults.report_stop(faults.stop_text(stop.signum, doing))
+        raise SystemExit(128 + stop.signum) from None
+    except OSError as err:
+        raise SystemExit(f"FAILED: {doing}: {faults.os_error_text(err, args.build)}") from None
 
 
 def main() -> None:
@@ -363,7 +384,7 @@ def main() -> None:
     parser.add_argument("notebook", type=Path)
     parser.add_argument("output", type=Path, nargs="?")
     parser.add_argument("--inplace", action="store_true", help="overwrite the notebook itself")
-    parser.add_argument("--timeout", type=int, help=TIMEOUT_HELP + ", the profile being HW_PROFILE's, else quick")
+    parser.add_argument("--timeout", help=TIMEOUT_HELP + ", the profile being HW_PROFILE's, else quick")
     args = parser.parse_args()
     args.timeout = cell_timeout(args.timeout, os.environ.get("HW_PROFILE") or "quick")
     if not args.notebook.exists():

@@ -12,7 +12,7 @@ tools/run_notebook.py:
     code, reads, seed   the parts of that hash (to say what changed)
     source   hash of every cell's source, markdown included (a run in build/
              is reused only for the very notebook it was run from)
-    profile, device, threads, date, commit   which run it is (the PDF shows them)
+    profile, device, threads, date, commit   which run it is (the PDF shows all but the commit)
     topics   the figures/<topic>/ folders the run wrote
 
     python3 tools/run_record.py stamps --build build --profile quick --seed 0 [--fresh 1] STEM...
@@ -29,6 +29,9 @@ import json
 import os
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import faults  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -99,14 +102,14 @@ def differences(record: dict | None, current: dict) -> str:
     return ", ".join(why) or "its inputs changed"
 
 
-def describe(record: dict) -> str:
-    """'full profile, cpu (2 threads), 2026-12-01 11:30 UTC, commit 4be0e85'."""
+def describe(record: dict, commit: bool = True) -> str:
+    """'full profile, cpu (2 threads), 2026-12-01 11:30 UTC, commit 4be0e85' (the logs);
+    without the commit for the PDF's run stamp (the commit stays in metadata.hw_run)."""
     device = record.get("device") or "unknown device"
     if record.get("threads") and device == "cpu":
         device += f" ({record['threads']} thread{'s' if record['threads'] != 1 else ''})"
-    commit = record.get("commit") or "unknown"
-    return (f"{record.get('profile', '?')} profile, {device}, {record.get('date', 'date unknown')}, "
-            f"commit {commit}")
+    text = f"{record.get('profile', '?')} profile, {device}, {record.get('date', 'date unknown')}"
+    return text + f", commit {record.get('commit') or 'unknown'}" if commit else text
 
 
 def truthy(value) -> bool:
@@ -172,7 +175,8 @@ def main() -> None:
             try:
                 write_if_changed(path, stamp_text(p))
             except OSError as err:
-                raise SystemExit(f"FAILED: writing {path}: {err.strerror or err}") from None
+                raise SystemExit(f"FAILED: writing {path}, what make compares: "
+                                 f"{faults.os_error_text(err, args.build)}") from None
         print("ok")
         return
     runs = [p for p in plans if p["kind"] == "run"]
@@ -184,4 +188,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    faults.stop_signals()
+    try:
+        sys.exit(main())
+    except faults.Stopped as stop:
+        faults.report_stop(faults.stop_text(stop.signum, "planning which notebooks run"))
+        sys.exit(128 + stop.signum)

@@ -1,16 +1,23 @@
 """Run each notebook as a Colab user would: alone, in a fresh environment.
 
-    python tools/checks/colab_check.py                      # make colab-check
-    python tools/checks/colab_check.py --transformers 5.23.0 --only transformer_sentiment --mode loopback
+    python tools/checks/colab_check.py                      # make colab-check: every stack of STACKS
+    python tools/checks/colab_check.py --stack colab --only transformer_sentiment --mode offline
+    python tools/checks/colab_check.py --stack oldest --transformers 5.23.0 --mode loopback
 
-1. A fresh venv (build/colab-check/venv) with what Colab preinstalls, and
-   nothing of this project: torch, torchvision, transformers (default: the
-   oldest version the sentiment notebook supports), numpy, scipy, matplotlib,
-   pandas, tqdm, scikit-learn, plus the Jupyter kernel machinery. No
-   torchmetrics, no data wheels: a notebook installs what it needs itself
-   (hw.require in its first cells). torch and torchvision (pinned in
-   requirements.txt) and their CUDA libraries are linked from this venv's
-   files on disk rather than downloaded again; pip installs the rest.
+1. For each stack of STACKS (below: the one place that names the versions
+   tested; docs/colab.md points here), a fresh venv
+   (build/colab-check/<stack>/venv) with what Colab preinstalls, and nothing
+   of this project: torch, torchvision, transformers, numpy, scipy,
+   matplotlib, pandas, tqdm, scikit-learn, plus the Jupyter kernel machinery.
+   No torchmetrics, no data wheels: a notebook installs what it needs itself
+   (hw.require in its first cells).
+   - colab: Colab's published versions, installed by pip from PyPI (torch's
+     CUDA libraries included: several GB the first time, then pip's cache);
+   - oldest: this project's torch and torchvision (pinned in
+     requirements.txt), linked with their CUDA libraries from this venv's
+     files on disk rather than downloaded again, and the oldest transformers
+     the sentiment notebook supports.
+   The Python is this machine's (Colab's own may be newer).
 2. Each notebook is copied alone into an empty folder and executed there in
    the smoke profile, twice:
    - offline: HW_OFFLINE=1 (FashionMNIST then comes from the Debian package
@@ -19,12 +26,13 @@
      stand-ins served on 127.0.0.1 (the servers of tests/test_downloads.py):
      FashionMNIST and MNIST IDX files, the aclImdb tarball, a Hugging Face
      repository for bert-base-uncased; the Debian copy is hidden.
-3. One line per run (passed or FAILED, seconds, the data-source lines it
-   printed); exit status 1 when any run failed. Outputs stay under
-   build/colab-check/runs/ for inspection.
+3. One line per run (stack, mode, passed or FAILED, seconds, the data-source
+   lines it printed), and per stack the versions its venv really holds; exit
+   status 1 when any run failed. Outputs stay under
+   build/colab-check/<stack>/runs/ for inspection.
 
-Slow (it installs torch into a new venv the first time): not part of
-`make test`. The venv is reused when its package list is unchanged.
+Slow (it installs torch into new venvs the first time): not part of
+`make test`. A venv is reused while its package list is unchanged.
 """
 from __future__ import annotations
 
@@ -42,7 +50,19 @@ sys.path.insert(0, str(REPO / "tools"))
 import manifest  # noqa: E402
 
 NOTEBOOKS = tuple(nb.stem for nb in manifest.load().graded)  # bundle.toml's graded notebooks
-OLDEST_TRANSFORMERS = "4.46.3"  # the oldest the sentiment notebook supports (docs/colab.md, versions tested)
+
+# The stacks each notebook is run on: the versions tested (docs/colab.md names this table).
+# When Colab moves: read `pip list` in a fresh Colab runtime, write its torch, torchvision,
+# transformers and numpy into "colab" with the date, and run `make colab-check`.
+# A version left out (None) is this project's: torch and torchvision linked from requirements.txt's
+# pins, the other packages as pip resolves them.
+STACKS = {
+    "colab": {"about": "Colab's preinstalled versions (snapshot of Aug 2026)",
+              "torch": "2.11.0", "torchvision": "0.26.0", "transformers": "5.15.0", "numpy": "2.1.3"},
+    "oldest": {"about": "this project's torch with the oldest transformers the sentiment notebook supports",
+               "torch": None, "torchvision": None, "transformers": "4.46.3", "numpy": None},
+}
+OLDEST_TRANSFORMERS = STACKS["oldest"]["transformers"]
 
 
 def pins() -> dict:
@@ -72,14 +92,17 @@ def linked_distributions() -> list:
             if _normal(d.metadata["Name"]) in LINKED or _normal(d.metadata["Name"]).startswith(LINKED_PREFIXES)]
 
 
-def colab_packages(transformers: str, linked: list) -> list:
-    """What pip installs: Colab's preinstalled set minus the linked torch stack,
-    plus what that stack itself requires."""
+def colab_packages(stack: dict, linked: list) -> list:
+    """What pip installs: Colab's preinstalled set (the stack's versions where it
+    names them) minus the linked torch stack, plus what that stack itself requires."""
     import re
-    pinned = pins()
+    pinned = {} if stack["torch"] else pins()  # a stack of its own: pip resolves what it does not name
     names = {_normal(d.metadata["Name"]) for d in linked}
-    wanted = [pinned.get(name, name) for name in ("numpy", "scipy", "matplotlib", "tqdm")]
-    wanted += [f"transformers=={transformers}", "pandas", "scikit-learn", "ipykernel", "nbclient", "nbformat"]
+    wanted = [f"{name}=={stack[name]}" for name in ("torch", "torchvision") if stack.get(name)]
+    wanted += [f"numpy=={stack['numpy']}" if stack.get("numpy") else pinned.get("numpy", "numpy")]
+    wanted += [pinned.get(name, name) for name in ("scipy", "matplotlib", "tqdm")]
+    wanted += [f"transformers=={stack['transformers']}", "pandas", "scikit-learn", "ipykernel", "nbclient",
+               "nbformat"]
     for dist in linked:
         for requirement in dist.requires or []:
             if "extra ==" in requirement:
@@ -91,14 +114,14 @@ def colab_packages(transformers: str, linked: list) -> list:
     return wanted
 
 
-def build_venv(venv: Path, transformers: str) -> Path:
+def build_venv(venv: Path, stack: dict) -> Path:
     import site
     python = venv / "bin" / "python"
-    linked = linked_distributions()
+    linked = [] if stack["torch"] else linked_distributions()
     versions = {_normal(d.metadata["Name"]): d.version for d in linked}
-    if versions.get("torch", "").split("+")[0] != pins()["torch"].split("==")[1]:
+    if not stack["torch"] and versions.get("torch", "").split("+")[0] != pins()["torch"].split("==")[1]:
         raise SystemExit(f"colab-check: needs torch {pins()['torch']} in {sys.prefix}; found {versions.get('torch')}")
-    packages = colab_packages(transformers, linked)
+    packages = colab_packages(stack, linked)
     stamp = venv / ".colab-check.json"
     wanted = {"linked": versions, "packages": packages}
     if python.exists() and stamp.exists() and json.loads(stamp.read_text()) == wanted \
@@ -114,13 +137,26 @@ def build_venv(venv: Path, transformers: str) -> Path:
         for top in tops:
             if (source / top).exists() and not (target / top).exists():
                 (target / top).symlink_to(source / top)
-    print(f"colab-check: linked {', '.join(f'{n} {v}' for n, v in sorted(versions.items()) if not n.startswith(LINKED_PREFIXES))}"
-          f" and {sum(n.startswith(LINKED_PREFIXES) for n in versions)} CUDA library packages from {source}; "
-          f"installing {' '.join(packages)}", flush=True)
+    if linked:
+        print(f"colab-check: linked {', '.join(f'{n} {v}' for n, v in sorted(versions.items()) if not n.startswith(LINKED_PREFIXES))}"
+              f" and {sum(n.startswith(LINKED_PREFIXES) for n in versions)} CUDA library packages from {source}",
+              flush=True)
+    print(f"colab-check: installing into {venv}: {' '.join(packages)}", flush=True)
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *packages], check=True)
     stamp.write_text(json.dumps(wanted))
     (venv / ".colab-check-freeze.json").write_text(json.dumps(sorted(installed(python))))
     return python
+
+
+VERSIONS = ("import sys, numpy, torch, torchvision, transformers; print(f'python {sys.version.split()[0]}, torch "
+            "{torch.__version__}, torchvision {torchvision.__version__}, transformers {transformers.__version__}, "
+            "numpy {numpy.__version__}')")
+
+
+def versions_in(python: Path) -> str:
+    """What the venv really holds: 'python 3.11.7, torch 2.11.0+cu130, ...'."""
+    proc = subprocess.run([str(python), "-c", VERSIONS], capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else f"(cannot import the stack: {proc.stderr.strip()[-300:]})"
 
 
 def installed(python: Path) -> set:
@@ -182,26 +218,16 @@ def base_env(venv: Path) -> dict:
     return env
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--transformers", default=OLDEST_TRANSFORMERS, help="transformers version in the venv")
-    parser.add_argument("--venv", type=Path, default=REPO / "build" / "colab-check" / "venv")
-    parser.add_argument("--only", choices=NOTEBOOKS, action="append", help="run only this notebook (repeatable)")
-    parser.add_argument("--mode", choices=("offline", "loopback"), action="append", help="offline, loopback or both")
-    parser.add_argument("--timeout", type=int, default=1800, help="seconds per notebook run")
-    args = parser.parse_args()
-
-    venv = args.venv.resolve()
-    python = build_venv(venv, args.transformers)
-    runs = venv.parent / "runs"
-    modes = args.mode or ["offline", "loopback"]
-    failed = 0
-
-    sys.path.insert(0, str(REPO / "tests"))
-    sys.path.insert(0, str(REPO / "notebooks"))
-    import test_downloads as stand_ins  # the loopback servers and stand-ins of the test suite
-
-    for mode in modes:
+def run_stack(name: str, stack: dict, args, stand_ins) -> tuple:
+    """Every asked run of every asked notebook on one stack: (runs, failed)."""
+    root = args.root / name
+    python = build_venv(root / "venv", stack)
+    venv, runs = root / "venv", root / "runs"
+    print(f"colab-check {name}: {stack['about']}: {versions_in(python)}", flush=True)
+    if args.setup_only:
+        return 0, 0
+    done = failed = 0
+    for mode in args.mode or ["offline", "loopback"]:
         env = base_env(venv)
         env.update(HF_HOME=str(runs / mode / "hf-home"))
         shutil.rmtree(runs / mode / "hf-home", ignore_errors=True)
@@ -224,16 +250,45 @@ def main() -> int:
             for stem in args.only or NOTEBOOKS:
                 restore(python, venv)
                 passed, seconds, sources, tail = run_notebook(python, stem, runs / mode / stem, env, args.timeout)
+                done += 1
                 failed += not passed
-                print(f"colab-check {mode:8} {stem:22} {'passed' if passed else 'FAILED'} in {seconds:.0f} s"
+                print(f"colab-check {name:6} {mode:8} {stem:22} {'passed' if passed else 'FAILED'} in {seconds:.0f} s"
                       + "".join(f"\n    {line}" for line in sources), flush=True)
                 if not passed:
                     print("    " + "\n    ".join(tail.strip().splitlines()[-15:]), flush=True)
         finally:
             if server is not None:
                 server.__exit__(None, None, None)
-    print(f"colab-check: {'all runs passed' if not failed else f'{failed} run(s) FAILED'} "
-          f"(transformers {args.transformers}; outputs in {runs})")
+    return done, failed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stack", choices=list(STACKS), action="append",
+                        help="run on this stack of STACKS only (repeatable; default: every stack)")
+    parser.add_argument("--transformers", help="another transformers version for the chosen stacks")
+    parser.add_argument("--root", type=Path, default=REPO / "build" / "colab-check",
+                        help="folder of the stacks' venvs and runs")
+    parser.add_argument("--only", choices=NOTEBOOKS, action="append", help="run only this notebook (repeatable)")
+    parser.add_argument("--mode", choices=("offline", "loopback"), action="append", help="offline, loopback or both")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per notebook run")
+    parser.add_argument("--setup-only", action="store_true", help="build the venvs and print their versions")
+    args = parser.parse_args()
+    args.root = args.root.resolve()
+
+    sys.path.insert(0, str(REPO / "tests"))
+    sys.path.insert(0, str(REPO / "notebooks"))
+    import test_downloads as stand_ins  # the loopback servers and stand-ins of the test suite
+
+    summary, failed = [], 0
+    for name in args.stack or list(STACKS):
+        stack = dict(STACKS[name], **({"transformers": args.transformers} if args.transformers else {}))
+        started = time.perf_counter()
+        runs, bad = run_stack(name, stack, args, stand_ins)
+        failed += bad
+        summary.append(f"{name}: {runs} run(s), {bad or 'none'} failed, {time.perf_counter() - started:.0f} s")
+    print(f"colab-check: {'all runs passed' if not failed else f'{failed} run(s) FAILED'} ({'; '.join(summary)}; "
+          f"outputs in {args.root}/<stack>/runs)")
     return 1 if failed else 0
 
 
