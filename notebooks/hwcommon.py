@@ -527,6 +527,27 @@ def _pick_device() -> torch.device:
     return torch.device(raw)
 
 
+def _threads() -> int:
+    return _env_int("HW_THREADS", 0, 1, 4096, "a positive integer (CPU threads)")
+
+
+def _seed_from_env() -> int:
+    return _env_int("HW_SEED", 0, 0, SEED_MAX, f"an integer from 0 to {SEED_MAX}")
+
+
+# Each HW_* setting and the rule that reads it (a ConfigError naming it when its value breaks the rule):
+# start() reads them so, and `make` checks them all before any work (tools/settings.py).
+SETTINGS = {"HW_PROFILE": lambda: resolve_profile(), "HW_SEED": _seed_from_env, "HW_THREADS": _threads,
+            "HW_OFFLINE": offline, "HW_HOMEWORK_DATA": lambda: env_flag("HW_HOMEWORK_DATA"),
+            "HW_DEVICE": lambda: _pick_device()}
+
+
+def check_settings() -> None:
+    """Every HW_* setting by its rule (SETTINGS): the first bad one raises a ConfigError naming it."""
+    for rule in SETTINGS.values():
+        rule()
+
+
 def start(topic: str, profile: str | None = None, seed: int | None = None, homework_data: bool | None = None,
           device: str | None = None, device_reason: str = "") -> Run:
     """Set up a notebook run from its settings cell: `profile`, `seed` and `homework_data` as the cell
@@ -536,12 +557,12 @@ def start(topic: str, profile: str | None = None, seed: int | None = None, homew
     line naming the run; an unattended one (a PDF's) prints nothing: the PDF names its run."""
     profile = resolve_profile(None if os.environ.get("HW_PROFILE", "").strip() else profile)
     if os.environ.get("HW_SEED", "").strip() or seed is None:
-        seed = _env_int("HW_SEED", 0, 0, SEED_MAX, f"an integer from 0 to {SEED_MAX}")
+        seed = _seed_from_env()
     elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= SEED_MAX:
         raise ConfigError(f"SEED must be an integer from 0 to {SEED_MAX}; got {seed!r}")
     if homework_data is not None and not isinstance(homework_data, bool):
         raise ConfigError(f"HOMEWORK_DATA must be True, False or None; got {homework_data!r}")
-    threads = _env_int("HW_THREADS", 0, 1, 4096, "a positive integer (CPU threads)")
+    threads = _threads()
     offline(), env_flag("HW_HOMEWORK_DATA")  # a misspelt value stops the run here, not at the first download
     if device is not None and device not in ("cpu", "cuda"):
         raise ConfigError(f"device must be 'cpu' or 'cuda'; got {device!r}")

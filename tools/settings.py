@@ -54,20 +54,11 @@ def _environment(name: str, value: str):
 
 def notebook_rules(values: dict) -> list:
     """The faults of `values` ({variable: text}) under the notebooks' own rules, one
-    message each. The one function that calls into notebooks/hwcommon.py (its
-    check_settings() will take over this body); a make variable follows the
-    rule of the notebook variable MAKE_LIKE_NOTEBOOK names."""
+    message each, by hwcommon's SETTINGS (the rules hw.start() reads them by); a
+    make variable follows the rule of the notebook variable MAKE_LIKE_NOTEBOOK names."""
     sys.path.insert(0, str(REPO / "notebooks"))
     import hwcommon as hw
-    # the checks hw.start() makes before a run, each rule called as start() calls it
-    rules = {
-        "HW_PROFILE": lambda: hw.resolve_profile(),
-        "HW_SEED": lambda: hw._env_int("HW_SEED", 0, 0, hw.SEED_MAX, f"an integer from 0 to {hw.SEED_MAX}"),
-        "HW_THREADS": lambda: hw._env_int("HW_THREADS", 0, 1, 4096, "a positive integer (CPU threads)"),
-        "HW_OFFLINE": lambda: hw.env_flag("HW_OFFLINE"),
-        "HW_HOMEWORK_DATA": lambda: hw.env_flag("HW_HOMEWORK_DATA"),
-        "HW_DEVICE": lambda: hw._pick_device(),
-    }
+    rules = hw.SETTINGS  # the rules hw.start() reads each setting by
     faults_found = []
     for name, value in values.items():
         like = MAKE_LIKE_NOTEBOOK.get(name, name)
