@@ -3,7 +3,9 @@ companion notebooks/binary_addition_rnn_beyond.ipynb.
 
 The dataset, models and deployment functions are the notebooks' own code,
 loaded from their cells tagged "library" (the companion's on top of the
-homework notebook's, as tools/bench/binary_part2_ablation.py loads them). Both
+homework notebook's, as tools/bench/binary_part2_ablation.py loads them); the
+checkers, digit conversions, checkpoints and printing they call are hwcommon's
+section "binary", reached as nb["hw"]. Both
 notebooks run in the smoke profile in tests/test_notebook_runs.py, which calls
 check_smoke_run (the homework notebook) and check_smoke_run_beyond (the
 companion) below; the committed metrics and the ablation file are checked
@@ -66,7 +68,7 @@ def check_pair(nb, inputs, target, first_is_padding):
     assert padding.tolist() == [0.0, 0.0], "at least one padding zero at the most significant end"
     if first_is_padding:  # most significant first: reverse to least significant first
         inputs, target = inputs[::-1], target[::-1]
-    a, b, total = (nb["bits_to_int"](column) for column in (inputs[:, 0], inputs[:, 1], target))
+    a, b, total = (nb["hw"].bits_to_int(column) for column in (inputs[:, 0], inputs[:, 1], target))
     assert a + b == total
     assert max(a.bit_length(), b.bit_length()) <= nb["MAX_DIGITS"]
     assert length == max(a.bit_length(), b.bit_length(), 1) + 1  # exactly one padding zero
@@ -106,7 +108,7 @@ def test_same_index_same_pair_and_fresh_pairs_every_epoch(nb):
     assert all(np.array_equal(shuffled[i][1], first[i][1]) for i in range(500))
 
     def sums(ds):
-        return [nb["bits_to_int"](ds[i][1]) for i in range(500)]
+        return [nb["hw"].bits_to_int(ds[i][1]) for i in range(500)]
 
     epoch0 = sums(dataset)
     dataset.set_epoch(1)
@@ -148,7 +150,7 @@ def test_max_digits(nb, max_digits):
     longest = 0
     for index in range(400):
         pair, target = dataset[index]
-        a = nb["bits_to_int"](pair[::-1, 0])
+        a = nb["hw"].bits_to_int(pair[::-1, 0])
         longest = max(longest, a.bit_length())
         assert len(target) <= max_digits + 1
     assert longest == max_digits
@@ -169,16 +171,16 @@ def test_collate_pads_with_leading_zeros(nb):
     assert inputs.shape == (256, int(lengths.max()), 2) and targets.shape == inputs.shape[:2]
     for row, (pair, target) in enumerate(batch):
         assert lengths[row] == len(target)
-        a, b, s = (nb["bits_to_int"](v.tolist()) for v in (inputs[row, :, 0], inputs[row, :, 1], targets[row]))
-        assert a + b == s == nb["bits_to_int"](target)
+        a, b, s = (nb["hw"].bits_to_int(v.tolist()) for v in (inputs[row, :, 0], inputs[row, :, 1], targets[row]))
+        assert a + b == s == nb["hw"].bits_to_int(target)
 
     msb = nb["BinaryAdditionDataset"](size=256, order="msb", seed=5)
     batch = [msb[i] for i in range(256)]
     inputs, targets, lengths = nb["collate_msb_first"](batch)
     assert inputs.shape == (256, nb["FRAME"], 2)
     for row, (pair, target) in enumerate(batch):
-        frame_sum = nb["bits_to_int"](targets[row].flip(0).tolist())
-        assert frame_sum == nb["bits_to_int"](target[::-1])
+        frame_sum = nb["hw"].bits_to_int(targets[row].flip(0).tolist())
+        assert frame_sum == nb["hw"].bits_to_int(target[::-1])
         assert torch.all(inputs[row, : nb["FRAME"] - len(target)] == 0)
         assert torch.equal(inputs[row, nb["FRAME"] - len(target):], torch.from_numpy(pair))
     inputs, targets, _ = nb["collate_msb_first"](batch[:3], frame=20)
@@ -191,9 +193,9 @@ def test_exact_sum_bits_matches_python_integers(both):
     generator = torch.Generator().manual_seed(0)
     inputs, targets = both["random_pairs"](200, 100, generator)
     for row in range(200):
-        a = both["bits_to_int"](inputs[row, :, 0].int().tolist())
-        b = both["bits_to_int"](inputs[row, :, 1].int().tolist())
-        assert both["bits_to_int"](targets[row].int().tolist()) == a + b
+        a = both["hw"].bits_to_int(inputs[row, :, 0].int().tolist())
+        b = both["hw"].bits_to_int(inputs[row, :, 1].int().tolist())
+        assert both["hw"].bits_to_int(targets[row].int().tolist()) == a + b
 
 
 # --------------------------------------------------------- checking, deploying
@@ -209,7 +211,7 @@ def test_checking_function(nb):
 
 
 def test_percent_never_rounds_almost_to_exact(nb):
-    percent = nb["percent"]
+    percent = nb["hw"].percent
     assert percent(0.9999835) == "> 99.99%" and percent(0.99995) == "> 99.99%"
     assert percent(1.0) == "100.00%" and percent(0.0) == "0.00%"
     assert percent(0.99984) == "99.98%" and percent(0.5) == "50.00%"
@@ -220,14 +222,14 @@ def test_hand_built_adder_round_trip(both, tmp_path):
     """Deployment is exact when the model is: bit order, padding and decoding are right."""
     model = both["exact_adder"]()
     path = tmp_path / "exact.pt"
-    both["hw"].atomic_torch_save({"state_dict": model.state_dict(), "config": model.config}, path)
-    loaded, _ = both["load_best"](both["SynchronousAdder"], path)
+    both["hw"].save_checkpoint(model, path)
+    loaded, _ = both["hw"].load_best(both["SynchronousAdder"], path)
     rng = random.Random(0)
     for x, y in [(0, 0), (1, 1), (65535, 1), (2**300 - 1, 1)] + [
             (rng.getrandbits(rng.randint(1, 200)), rng.getrandbits(rng.randint(1, 200))) for _ in range(50)]:
         total, x_bits, y_bits, out_bits = both["add_numbers"](loaded, x, y)
         assert total == x + y
-        assert both["bits_to_int"](x_bits) == x and both["bits_to_int"](y_bits) == y
+        assert both["hw"].bits_to_int(x_bits) == x and both["hw"].bits_to_int(y_bits) == y
         assert len(x_bits) == len(y_bits) == len(out_bits) == max(x.bit_length(), y.bit_length(), 1) + 1
         assert x_bits[-1] == y_bits[-1] == 0
         assert both["digit_match_percent"](out_bits, x, y) == 100.0
@@ -244,9 +246,9 @@ class OracleAdder(torch.nn.Module):
     def generate(self, inputs):
         rows = []
         for pair in inputs:
-            a = self.nb["bits_to_int"](pair[:, 0].flip(0).int().tolist())
-            b = self.nb["bits_to_int"](pair[:, 1].flip(0).int().tolist())
-            digits = self.nb["int_to_bits"](a + b, inputs.shape[1])
+            a = self.nb["hw"].bits_to_int(pair[:, 0].flip(0).int().tolist())
+            b = self.nb["hw"].bits_to_int(pair[:, 1].flip(0).int().tolist())
+            digits = self.nb["hw"].int_to_bits(a + b, inputs.shape[1])
             if self.wrong_position is not None:
                 digits[self.wrong_position] ^= 1
             rows.append(digits[::-1])
@@ -259,7 +261,7 @@ def test_delayed_deployment_and_evaluation_on_known_answers(both):
     for x, y in [(0, 0), (180, 23), (65535, 65535), (40000, 39999)]:
         total, x_bits, y_bits, out_bits = nb["add_numbers_delayed"](perfect, x, y)
         assert total == x + y and len(out_bits) == nb["FRAME"]
-        assert nb["bits_to_int"](x_bits[::-1]) == x and nb["bits_to_int"](y_bits[::-1]) == y
+        assert nb["hw"].bits_to_int(x_bits[::-1]) == x and nb["hw"].bits_to_int(y_bits[::-1]) == y
         assert nb["digit_match_percent"](out_bits, x, y, order="msb") == 100.0
 
     dataset = nb["BinaryAdditionDataset"](size=400, order="msb", seed=11)
@@ -341,7 +343,7 @@ def test_train_saves_the_best_epoch_not_the_last(nb, tmp_path):
     history = nb["train"](model, loader, 3, 0.01, path)
     assert history[-1] > max(history[:-1]), "the last epoch has the highest loss"
     last_state = {k: v.clone() for k, v in model.state_dict().items()}
-    restored, saved = nb["load_best"](nb["SynchronousAdder"], path)
+    restored, saved = nb["hw"].load_best(nb["SynchronousAdder"], path)
     assert saved["epoch"] == int(np.argmin(history)) + 1 < 3 and saved["loss"] == pytest.approx(min(history))
     assert any(not torch.equal(last_state[k], v) for k, v in restored.state_dict().items()), \
         "load_best gives the best epoch's weights, not the last epoch's"
@@ -353,12 +355,12 @@ def test_smoke_trained_models_round_trip(both, tmp_path):
     loader = make_loader(nb, nb["BinaryAdditionDataset"](size=batches, seed=1))
     torch.manual_seed(0)
     history = nb["train"](nb["SynchronousAdder"](), loader, 2, 0.01, tmp_path / "part1.pt")
-    model, saved = nb["load_best"](nb["SynchronousAdder"], tmp_path / "part1.pt")
+    model, saved = nb["hw"].load_best(nb["SynchronousAdder"], tmp_path / "part1.pt")
     assert saved["loss"] == pytest.approx(min(history)) and saved["epoch"] == int(np.argmin(history)) + 1
     for x, y in [(180, 23), (65535, 1), (7, 0)]:
         total, x_bits, y_bits, out_bits = nb["add_numbers"](model, x, y)
         exact = [(x + y) >> k & 1 for k in range(len(out_bits))]
-        assert total == nb["bits_to_int"](out_bits)
+        assert total == nb["hw"].bits_to_int(out_bits)
         assert nb["digit_match_percent"](out_bits, x, y) == pytest.approx(
             100 * np.mean([p == e for p, e in zip(out_bits, exact)]))
 
@@ -369,12 +371,12 @@ def test_smoke_trained_models_round_trip(both, tmp_path):
         path = tmp_path / f"part2_{cell}_{extra}.pt"
         torch.manual_seed(0)
         nb["train"](nb["ExtendedAdder"](cell, hidden_size=16, extra_inputs=extra), msb_loader, 2, 1e-3, path)
-        model, saved = nb["load_best"](nb["ExtendedAdder"], path)
+        model, saved = nb["hw"].load_best(nb["ExtendedAdder"], path)
         assert saved["config"] == {"cell": cell, "hidden_size": 16, "extra_inputs": extra, "recurrent_init": "shift"}
         x, y = 40000, 39999
         total, x_bits, y_bits, out_bits = nb["add_numbers_delayed"](model, x, y)
-        exact = nb["int_to_bits"](x + y, nb["FRAME"])[::-1]
-        assert total == nb["bits_to_int"](out_bits[::-1])
+        exact = nb["hw"].int_to_bits(x + y, nb["FRAME"])[::-1]
+        assert total == nb["hw"].bits_to_int(out_bits[::-1])
         assert nb["digit_match_percent"](out_bits, x, y, order="msb") == pytest.approx(
             100 * np.mean([p == e for p, e in zip(out_bits, exact)]))
 
@@ -511,6 +513,44 @@ def test_bad_operands_are_refused(nb, function, position, bad, error, words):
     assert str(raised.value).startswith(name), "the message names the argument"
 
 
+def test_numpy_integers_are_taken_like_python_ints(both):
+    """Issue 40, item 5: deployment takes numpy integers as the ints they are (as the GAN's generate does)."""
+    nb = both
+    perfect = OracleAdder(nb)
+    total, x_bits, y_bits, out_bits = nb["add_numbers_delayed"](perfect, np.int64(40000), np.uint16(39999))
+    assert total == 79999 and nb["digit_match_percent"](out_bits, np.int32(40000), 39999, order="msb") == 100.0
+    exact = nb["exact_adder"]()
+    for x, y in ((np.int64(3), np.int64(5)), (np.uint64(2**63), np.int8(1)), (np.int64(65535), 1)):
+        total, x_bits, y_bits, out_bits = nb["add_numbers"](exact, x, y)
+        assert total == int(x) + int(y) and type(total) is int
+        assert nb["digit_match_percent"](out_bits, x, y) == 100.0
+    dataset = nb["BinaryAdditionDataset"](size=np.int64(10), max_digits=np.int32(8), seed=np.uint32(3))
+    assert np.array_equal(dataset[np.int64(4)][1], dataset[4][1]) and len(dataset) == 10
+
+
+def test_numbers_too_long_fail_naming_the_argument_not_pythons_digit_limit(both):
+    """Issue 40, item 5: 10**6000 has more than Python's 4,300 decimal digits; the error names the argument
+    and the bound (the Part 2 frame, or Part 1's stated maximum and why) and never writes it in decimal."""
+    nb = both
+    with pytest.raises(ValueError, match=r"^x has 19,932 binary digits; the Part 2 model reads a frame of at most 16$"):
+        nb["add_numbers_delayed"](ExplodingModel(), 10**6000, 1)
+    with pytest.raises(ValueError, match=r"^y has 19,932 binary digits"):
+        nb["add_numbers_delayed"](ExplodingModel(), 1, 10**6000)
+    limit = nb["hw"].MAX_OPERAND_DIGITS
+    with pytest.raises(ValueError, match=rf"^x has {limit + 1:,} binary digits; the Part 1 model takes at most {limit:,}: it runs one step"):
+        nb["add_numbers"](ExplodingModel(), 2**limit, 1)
+    total, *_ = nb["add_numbers"](nb["exact_adder"](), 10**6000, 1)  # within the bound: added, never printed
+    assert total == 10**6000 + 1
+    for bad, words in ((-(10**6000), "x must be an integer >= 0, got a negative integer of 19,932 binary digits"),
+                       (10.0**300, "x must be an integer, got float")):
+        with pytest.raises((ValueError, TypeError), match=words):
+            nb["add_numbers"](ExplodingModel(), bad, 1)
+    with pytest.raises(ValueError, match="output_bits: 2 digits cannot hold an integer of 19,932 binary digits"):
+        nb["digit_match_percent"]([0, 1], 10**6000, 1)
+    with pytest.raises(IndexError, match="index an integer of 19,932 binary digits is out of range"):
+        nb["BinaryAdditionDataset"](size=3)[10**6000]
+
+
 def test_other_bad_inputs(both, tmp_path):
     nb = both
     with pytest.raises(ValueError, match="^x = 65536 has 17 binary digits"):
@@ -545,7 +585,7 @@ def test_other_bad_inputs(both, tmp_path):
             nb["train"](nb["SynchronousAdder"](), loader, arguments.pop("epochs"), arguments.pop("learning_rate"),
                         tmp_path / "x.pt", **arguments)
     assert not (tmp_path / "x.pt").exists(), "nothing is trained or saved before the arguments are checked"
-    assert nb["check_int"](np.int64(7), "x") == 7  # numpy integers are integers too
+    assert nb["hw"].check_int(np.int64(7), "x") == 7  # numpy integers are integers too
 
 
 # ---------------------------------------------- the text against the code and the numbers
@@ -633,6 +673,38 @@ def test_committed_metrics_keep_their_keys():
     if metrics["profile"] == "full":
         assert metrics["part2_epochs"] == 100 and part1["epochs"] == 100
         assert part1["digit_accuracy"] >= 0.999, "the committed Part 1 adds (almost) exactly"
+
+
+def test_committed_run_bears_out_the_results_paragraphs():
+    """The paragraphs under Part 1's carry chains and Part 2's comparison and the first paragraph quote no
+    measured number (test_markdown_quotes_no_measured_numbers): each claim they make is checked here
+    against the committed run's metrics."""
+    metrics = committed_metrics("binary_addition")
+    if "carry_chains" not in metrics["part1"] or "rnn_default_init" not in metrics["part2"]:
+        pytest.skip("the committed run predates the carry chains and the default-initialisation model: re-run at full")
+    # "The committed run is the `full` profile on a CPU with two threads"
+    assert (metrics["profile"], metrics["device"], metrics["threads"]) == ("full", "cpu", 2)
+    chains = metrics["part1"]["carry_chains"]
+    train, fresh = chains["training_pairs_by_length"], chains["fresh_pairs_by_length"]
+    # "Each column added to a chain makes it roughly half as common among random pairs"
+    assert all(1.5 <= train[n] / train[n + 1] <= 3.5 for n in range(4, 12)), train
+    # "the training pairs hold only a handful of chains as long as the one of 65535 + 1" (15 columns)
+    assert 1 <= sum(train[15:]) <= 10, train
+    # "and the fresh pairs, drawn the same way, hold none or almost none"
+    assert sum(fresh[15:]) <= 1 and chains["longest_in_fresh_pairs"] < chains["longest_in_training"] + 1
+    # "Started as a delay line, it does this on nearly every fresh pair"
+    delay, default = metrics["part2"]["rnn"], metrics["part2"]["rnn_default_init"]
+    assert delay["digit_accuracy"] >= 0.999 and delay["sequence_accuracy"] >= 0.99
+    # "the same network gets far fewer digits right and only a small share of the whole sums"
+    assert default["digit_accuracy"] <= delay["digit_accuracy"] - 0.1 and default["sequence_accuracy"] <= 0.3
+    # "its least significant digits ... are little better than a coin flip, while its leading digits ... come
+    # out much better" (position 15: the top digit of a 16-digit sum; 16 is the final carry)
+    by_position = default["digit_accuracy_by_position"]
+    assert max(by_position[:2]) <= 0.65 and by_position[15] >= by_position[0] + 0.25, by_position
+    # "Where the last line above reports failures, they are on the longest chains": the k of 2**k - 1 + 1
+    # it gets wrong run up to 16 (65535 + 1)
+    wrong = delay["wrong_k_of_2k_minus_1_plus_1"]
+    assert wrong == list(range(wrong[0], 17)) if wrong else True, wrong
 
 
 def test_committed_companion_metrics():
@@ -733,23 +805,27 @@ def check_smoke_run(metrics: dict, root) -> None:
     assert metrics["profile"] == "smoke" and metrics["train_seconds"] > 0
     assert metrics["device"] == "cpu" and "CPU" in metrics["device_reason"], "pinned to the CPU, and says why"
     build = root / "build" / "binary_addition"
-    assert {p.name for p in build.glob("*.pt")} == {"part1_best.pt", "part2_rnn_best.pt"}
+    assert {p.name for p in build.glob("*.pt")} == {"part1_best.pt", "part2_rnn_best.pt", "part2_rnn_default_init_best.pt"}
     check_device(metrics, build)
     figures = {p.name for p in (root / "figures" / "binary_addition").iterdir()}
-    assert figures == {"metrics.json", "part1_loss.png", "part2_loss.png"}
+    assert figures == {"metrics.json", "part1_loss.png", "part2_loss.png", "part2_accuracy_by_position.png"}
     part1 = metrics["part1"]
     assert part1["sequence_accuracy"] <= part1["digit_accuracy"]
-    assert set(metrics["part2"]) == {"rnn"}
-    entry = metrics["part2"]["rnn"]
-    assert len(entry["digit_accuracy_by_position"]) == 17
-    assert entry["sequence_accuracy"] <= entry["digit_accuracy_by_position"][0] + 1e-9
+    assert set(metrics["part2"]) == {"rnn", "rnn_default_init"}  # the delay-line start and PyTorch's default
+    for entry in metrics["part2"].values():
+        assert len(entry["digit_accuracy_by_position"]) == 17
+        assert entry["sequence_accuracy"] <= entry["digit_accuracy_by_position"][0] + 1e-9
+    assert metrics["part2"]["rnn"]["recurrent_init"] == "shift" and metrics["part2"]["rnn_default_init"]["recurrent_init"] == "pytorch"
+    chains = part1["carry_chains"]
+    assert sum(chains["training_pairs_by_length"]) == part1["epochs"] * part1["iterations_per_epoch"] * 128
+    assert len(chains["training_pairs_by_length"]) == chains["longest_in_training"] + 1 <= 16
     # numbers, not only structure: after its smoke epochs (a fifth of the question's), Part 1 of
     # the HW_SEED=0 run adds every pair of numbers below 2**8 exactly, and fresh 1-16-digit pairs
     # almost always (the smoke run the shared test checks is the HW_SEED=0 one)
     if metrics["seed"] == 0:
         from tools import notebook_code
         nb = notebook_code.load("binary_addition_rnn")
-        model, saved = nb["load_best"](nb["SynchronousAdder"], build / "part1_best.pt")
+        model, saved = nb["hw"].load_best(nb["SynchronousAdder"], build / "part1_best.pt")
         assert saved["loss"] == pytest.approx(part1["best_epoch_loss"])
         assert exact_on_all_sums_below(model, nb, 8), "Part 1 is not exact on short sums after its smoke epochs"
         assert part1["digit_accuracy"] > 0.99
