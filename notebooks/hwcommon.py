@@ -2013,3 +2013,283 @@ class Answers(list):
     def show(self, question, review, probability, label):
         self.append({"question": question, "text": review, "label": label, "Model A": round(probability, 4)})
         print(f"{question}  P(positive) = {probability:.3f} -> {'positive' if label else 'negative'} ({label})  | {review}")
+
+
+# ---- section: binary
+# Binary addition (UArk HW2, Question 4): what its notebook's graded cells call in one line each, the
+# checkers of their arguments (each error names the argument at fault), the printing and the plots,
+# and the run's bookkeeping (training time, carry chains). The graded cells keep the answer: the
+# Dataset, the DataLoader's collate function, the networks, the training loop and the deployment.
+
+import numbers as _numbers
+
+MAX_OPERAND_DIGITS = 100_000  # binary digits of an operand of Part 1's add_numbers
+OPERAND_DIGITS_WHY = (f"the Part 1 model takes at most {MAX_OPERAND_DIGITS:,}: it runs one step per digit, "
+                      f"about a second for {MAX_OPERAND_DIGITS:,} on a CPU")
+SHOWN_INT_BITS = 128  # messages and printouts show an integer of more binary digits by its length only
+TRAIN_SECONDS = {}  # the wall time of each named training loop (epoch_loop() records it)
+
+
+def shown_int(value) -> str:
+    """An integer as a message or a printout shows it: in decimal up to SHOWN_INT_BITS binary digits, else by
+    its length (Python refuses to write integers of more than 4,300 decimal digits in decimal)."""
+    value = int(value)
+    if value.bit_length() <= SHOWN_INT_BITS:
+        return str(value)
+    return f"{'a negative' if value < 0 else 'an'} integer of {value.bit_length():,} binary digits"
+
+
+def check_int(value, name: str, low: int = 0, high: int | None = None) -> int:
+    """`value` as an int in [low, high] (numpy integers are integers too; bools are not), or an error whose
+    message starts with the argument's name."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, _numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if value < low or (high is not None and value > high):
+        limits = f">= {low}" if high is None else f"from {low} to {high}"
+        raise ValueError(f"{name} must be an integer {limits}, got {shown_int(value)}")
+    return int(value)
+
+
+def check_dataset(size, max_digits, order, seed) -> tuple:
+    """BinaryAdditionDataset's arguments: (size, max_digits, order, seed), checked."""
+    if order not in ("lsb", "msb"):
+        raise ValueError(f"order must be 'lsb' or 'msb', got {order!r}")
+    return (check_int(size, "size", 1), check_int(max_digits, "max_digits", 1, 64),  # one 64-bit word per operand
+            order, check_int(seed, "seed"))
+
+
+def check_index(index, size: int) -> int:
+    """A dataset index in [-size, size) as the position it names, in [0, size); IndexError past the end (the
+    sequence protocol: `for pair in dataset` stops there)."""
+    index = check_int(index, "index", low=-2**63)
+    if not -size <= index < size:
+        raise IndexError(f"index {shown_int(index)} is out of range for a dataset of {size} pairs")
+    return index % size
+
+
+def random_words(*keys) -> list:
+    """Four random 64-bit words (Python ints) that are a function of `keys` alone (the blake2b hash of
+    "key1/key2/..."): the same keys give the same words in any process, in any order of access."""
+    digest = hashlib.blake2b("/".join(map(str, keys)).encode(), digest_size=32).digest()
+    return np.frombuffer(digest, dtype="<u8").tolist()
+
+
+def device_of(model) -> torch.device:
+    """The device a model's parameters are on: where its inputs must go."""
+    return next(model.parameters()).device
+
+
+def int_to_bits(value: int, length: int) -> list:
+    """The `length` binary digits of value, least significant first."""
+    return [(value >> k) & 1 for k in range(length)]
+
+
+def bits_to_int(bits) -> int:
+    """The inverse of int_to_bits: the integer whose binary digits, least significant first, are `bits`."""
+    return sum(int(bit) << k for k, bit in enumerate(bits))
+
+
+def save_checkpoint(model, path, **record) -> None:
+    """A model's weights and its `config` (its constructor's arguments), with `record` (epoch, loss),
+    saved atomically: a crash never leaves half a checkpoint."""
+    atomic_torch_save({"state_dict": model.state_dict(), "config": model.config, **record}, path)
+
+
+def load_best(model_class, path) -> tuple:
+    """(model, checkpoint): the model that save_checkpoint saved at `path`, rebuilt as `model_class(**config)`,
+    on the CPU and in eval mode, and the checkpoint's record."""
+    checkpoint = torch.load(path, weights_only=True, map_location="cpu")
+    model = model_class(**checkpoint["config"])
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.eval(), checkpoint
+
+
+def check_frame(lengths, frame=None) -> int:
+    """The number of steps a batch is padded to: `frame`, or the longest pair's when None; a pair longer than
+    the frame is refused."""
+    longest = int(lengths.max())
+    if frame is not None and longest > frame:
+        raise ValueError(f"a pair of {longest} steps does not fit a frame of {frame}")
+    return longest if frame is None else frame
+
+
+def check_train(model, epochs, learning_rate, schedule) -> tuple:
+    """train()'s arguments, checked before anything is trained or saved: (epochs as an int, the device
+    the model is on, where its batches go)."""
+    epochs = check_int(epochs, "epochs", 1)
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, _numbers.Real) or not learning_rate > 0:
+        raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
+    if schedule is not None and not callable(schedule):
+        raise TypeError(f"schedule must be an LR scheduler class or factory, got {schedule!r}")
+    return epochs, device_of(model)
+
+
+def check_operands(x, y, frame: int | None = None) -> tuple:
+    """The two numbers to add, as ints: non-negative integers (numpy's too) of at most `frame` binary digits
+    (the Part 2 model's frame), or MAX_OPERAND_DIGITS when there is no frame (Part 1)."""
+    x, y = check_int(x, "x"), check_int(y, "y")
+    limit = MAX_OPERAND_DIGITS if frame is None else frame
+    why = OPERAND_DIGITS_WHY if frame is None else f"the Part 2 model reads a frame of at most {frame}"
+    for name, value in (("x", x), ("y", y)):
+        if value.bit_length() > limit:
+            named = f"{name} = {value}" if value.bit_length() <= SHOWN_INT_BITS else name
+            raise ValueError(f"{named} has {value.bit_length():,} binary digits; {why}")
+    return x, y
+
+
+def check_match(output_bits, x, y, order) -> tuple:
+    """digit_match_percent()'s arguments: x and y as ints; order 'lsb' or 'msb'; output_bits a non-empty
+    sequence of 0/1 digits long enough to hold x + y."""
+    x, y = check_int(x, "x"), check_int(y, "y")
+    if order not in ("lsb", "msb"):
+        raise ValueError(f"order must be 'lsb' or 'msb', got {order!r}")
+    if len(output_bits) == 0 or any(bit not in (0, 1) for bit in output_bits):
+        raise ValueError("output_bits must be a non-empty sequence of 0/1 digits")
+    if (x + y).bit_length() > len(output_bits):
+        raise ValueError(f"output_bits: {len(output_bits)} digits cannot hold "
+                         f"{shown_int(x)} + {shown_int(y)} = {shown_int(x + y)}")
+    return x, y
+
+
+def epoch_loop(count: int, desc: str | None = None):
+    """range(count) for a training loop: with `desc`, a progress bar while someone watches, and the loop's
+    wall time in TRAIN_SECONDS[desc] once it has run to its end."""
+    started = time.perf_counter()
+    yield from (progress(range(count), desc=desc) if desc else range(count))
+    if desc:
+        TRAIN_SECONDS[desc] = time.perf_counter() - started
+
+
+def percent(fraction) -> str:
+    """'99.98%', but '> 99.99%' for 0.999984 and '< 0.01%' for 0.00004: never an exact-looking round."""
+    return "> 99.99%" if 0.9999 < fraction < 1 else "< 0.01%" if 0 < fraction < 0.0001 else f"{100 * fraction:.2f}%"
+
+
+def show_pair(pair, target, order: str) -> None:
+    """One pair of a dataset in two lines: the sum it encodes, then its three digit sequences in the
+    dataset's order."""
+    lsb = (pair, target) if order == "lsb" else (pair[::-1], target[::-1])
+    a, b, total = bits_to_int(lsb[0][:, 0]), bits_to_int(lsb[0][:, 1]), bits_to_int(lsb[1])
+    print(f"{a} + {b} = {total}, {'least' if order == 'lsb' else 'most'} significant digit first:")
+    print(" " + "  ".join(f"{name} {''.join(str(int(d)) for d in digits)}"
+                          for name, digits in (("input 1", pair[:, 0]), ("input 2", pair[:, 1]), ("sum", target))))
+
+
+def show_addition(x, y, total, match, x_bits, y_bits, output_bits) -> None:
+    """One deployment example in two lines: the exact sum, the model's and the share of matching digits
+    (`match`, a percentage); then the three digit sequences in the order the model read and wrote them."""
+    print(f"{shown_int(x)} + {shown_int(y)} = {shown_int(x + y)}; the model says {shown_int(total)}, "
+          f"{percent(match / 100)} of its digits match")
+    print(" " + "  ".join(f"{name} {''.join(map(str, bits))}"
+                          for name, bits in (("input 1", x_bits), ("input 2", y_bits), ("output", output_bits))))
+
+
+def show_examples(examples, add, model, check, order: str) -> None:
+    """The deployment examples: for each pair (x, y), add(model, x, y) -> (sum, x digits, y digits, output
+    digits), and check(output digits, x, y, order), the checking function's share of matching digits."""
+    for x, y in examples:
+        total, x_bits, y_bits, output_bits = add(model, x, y)
+        show_addition(x, y, total, check(output_bits, x, y, order), x_bits, y_bits, output_bits)
+
+
+def show_accuracies(results: dict, pairs: int) -> None:
+    """Digit accuracy, whole sums right and the least significant digit's accuracy of each model."""
+    header = f"{pairs:,} fresh pairs"
+    width = max(len(label) for label in [header, *results]) + 2
+    print(f"{header:{width}s}{'digits':>10s}{'whole sums':>12s}{'lowest digit':>14s}")
+    for label, r in results.items():
+        print(f"{label:{width}s}{percent(r['digit_accuracy']):>10s}{percent(r['sequence_accuracy']):>12s}"
+              f"{percent(r['digit_accuracy_by_position'][0]):>14s}")
+
+
+def _loss_panel(ax, histories: dict, title: str) -> None:
+    """The mean loss of every epoch, one curve per training run, on a log scale, with a dot on the epoch of
+    the lowest loss: the model train() saved and the deployment loads."""
+    for label, history in histories.items():
+        best = int(np.argmin(history))
+        line, = ax.semilogy(range(1, len(history) + 1), history, label=f"{label} (best: epoch {best + 1})")
+        ax.plot(best + 1, history[best], "o", color=line.get_color())
+    ax.set(xlabel="epoch", ylabel="mean BCE loss of the epoch", title=title)
+    ax.legend(fontsize=8)
+
+
+def plot_losses(histories: dict):
+    """The training losses (see _loss_panel), in a figure of their own, titled by the first run's label."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(9, 2.1))
+    _loss_panel(ax, histories, f"{next(iter(histories))}: training loss")
+    return fig
+
+
+def plot_part2(histories: dict, results: dict):
+    """Part 2 side by side: the training losses (see _loss_panel) and each model's accuracy at each digit of
+    the sum (0 = least significant)."""
+    import matplotlib.pyplot as plt
+    fig, (left, ax) = plt.subplots(1, 2, figsize=(11, 2.8))
+    _loss_panel(left, histories, "Part 2: training loss")
+    for label, r in results.items():
+        by_position = r["digit_accuracy_by_position"]
+        ax.plot(range(len(by_position)), by_position, marker="o", label=label)
+    positions = len(next(iter(results.values()))["digit_accuracy_by_position"])
+    ax.set(xlabel=f"digit of the sum (0 = least significant, {positions - 1} = final carry)",
+           ylabel="digit accuracy", title="Part 2: accuracy of each digit", xticks=range(0, positions, 2),
+           ylim=(0.4, 1.02))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def longest_carry_chains(a, b) -> np.ndarray:
+    """The longest carry chain of each sum a + b (non-negative integers below 2**63): the most consecutive
+    columns that a carry passes through, a column with one 1 between a and b and a carry coming in."""
+    a, b = np.asarray(a, dtype=np.uint64), np.asarray(b, dtype=np.uint64)
+    passing = ((a + b) ^ a ^ b) & (a ^ b)  # bit t of (a + b) ^ a ^ b is the carry into column t
+    longest = np.zeros(passing.shape, dtype=np.int64)
+    while passing.any():  # each round shortens every run of 1 bits by one
+        longest += passing != 0
+        passing &= passing >> np.uint64(1)
+    return longest
+
+
+def carry_chains(dataset, n_epochs: int) -> np.ndarray:
+    """The longest carry chain of every pair `dataset` gives in its first `n_epochs` epochs (its operands()),
+    the epoch it was at restored afterwards."""
+    at, pairs = dataset.epoch, []
+    for epoch in range(n_epochs):
+        dataset.set_epoch(epoch)
+        pairs += [dataset.operands(index) for index in range(len(dataset))]
+    dataset.set_epoch(at)
+    return longest_carry_chains(*zip(*pairs))
+
+
+def show_chains(chains: dict, example: tuple, low: int = 8, high: int = 15) -> None:
+    """How many pairs of each set have a longest carry chain of each length (below `low` and from `high` up
+    pooled), and the chain of the sum `example` (x, y)."""
+    columns = [f"<{low}"] + [str(n) for n in range(low, high)] + [f"{high}+"]
+    width = max(len(label) for label in chains) + 2
+    print(f"{'longest chain':{width}s}{columns[0]:>10s}" + "".join(f"{c:>6s}" for c in columns[1:]))
+    for label, lengths in chains.items():
+        counts = [int((lengths == n).sum()) for n in range(low, high)] + [int((lengths >= high).sum())]
+        print(f"{label:{width}s}{int((lengths < low).sum()):10,d}" + "".join(f"{c:6,d}" for c in counts))
+    x, y = example
+    print(f"{x} + {y}: a chain of {int(longest_carry_chains(x, y))} columns")
+
+
+def _spans(values: list) -> str:
+    """Sorted integers as spans: [3, 5, 6, 7] -> "3, 5 to 7"."""
+    spans = []
+    for value in values:
+        if spans and value == spans[-1][1] + 1:
+            spans[-1][1] = value
+        else:
+            spans.append([value, value])
+    return ", ".join(str(a) if a == b else f"{a} to {b}" for a, b in spans)
+
+
+def chain_test(add, model, highest: int) -> list:
+    """The sums 2**k - 1 + 1, k = 1..highest, whose carry passes through every digit, by add(model, x, y)
+    (add_numbers or add_numbers_delayed); prints which the model got wrong and returns their k."""
+    wrong = [k for k in range(1, highest + 1) if add(model, 2**k - 1, 1)[0] != 2**k]
+    where = f"wrong for k = {_spans(wrong)}" if wrong else "all right"
+    print(f"2**k - 1 + 1 for k = 1 to {highest}: {where}")
+    return wrong

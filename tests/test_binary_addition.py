@@ -682,27 +682,30 @@ def test_committed_run_bears_out_the_results_paragraphs():
     metrics = committed_metrics("binary_addition")
     if "carry_chains" not in metrics["part1"] or "rnn_default_init" not in metrics["part2"]:
         pytest.skip("the committed run predates the carry chains and the default-initialisation model: re-run at full")
-    # "The committed run is the `full` profile on a CPU with two threads"
-    assert (metrics["profile"], metrics["device"], metrics["threads"]) == ("full", "cpu", 2)
+    # "The committed run is the `full` profile with seed 0 on a CPU with two threads: each part trains for
+    # the question's budget, 100 epochs of 100 iterations of 128 pairs, and is scored on 10,000 fresh pairs"
+    assert (metrics["profile"], metrics["seed"], metrics["device"], metrics["threads"]) == ("full", 0, "cpu", 2)
+    assert (metrics["part1"]["epochs"], metrics["part1"]["iterations_per_epoch"], metrics["part2_epochs"]) == (100, 100, 100)
+    assert metrics["eval_pairs"] == 10_000
     chains = metrics["part1"]["carry_chains"]
     train, fresh = chains["training_pairs_by_length"], chains["fresh_pairs_by_length"]
-    # "Each column added to a chain makes it roughly half as common among random pairs"
+    # "Each extra column makes a chain roughly half as common"
     assert all(1.5 <= train[n] / train[n + 1] <= 3.5 for n in range(4, 12)), train
-    # "the training pairs hold only a handful of chains as long as the one of 65535 + 1" (15 columns)
+    # "chains as long as that of 65535 + 1 are a handful among the training pairs" (15 columns)
     assert 1 <= sum(train[15:]) <= 10, train
-    # "and the fresh pairs, drawn the same way, hold none or almost none"
+    # "and none or almost none among the fresh pairs"
     assert sum(fresh[15:]) <= 1 and chains["longest_in_fresh_pairs"] < chains["longest_in_training"] + 1
-    # "Started as a delay line, it does this on nearly every fresh pair"
+    # "Started as a delay line, the network ... adds nearly every fresh pair right"
     delay, default = metrics["part2"]["rnn"], metrics["part2"]["rnn_default_init"]
     assert delay["digit_accuracy"] >= 0.999 and delay["sequence_accuracy"] >= 0.99
-    # "the same network gets far fewer digits right and only a small share of the whole sums"
+    # "Started from PyTorch's default and trained identically, it gets far fewer digits and few whole sums right"
     assert default["digit_accuracy"] <= delay["digit_accuracy"] - 0.1 and default["sequence_accuracy"] <= 0.3
-    # "its least significant digits ... are little better than a coin flip, while its leading digits ... come
-    # out much better" (position 15: the top digit of a 16-digit sum; 16 is the final carry)
+    # "its least significant digits ... are little better than a coin flip; its leading digits ... come out
+    # much better" (position 15: the top digit of a 16-digit sum; 16 is the final carry)
     by_position = default["digit_accuracy_by_position"]
     assert max(by_position[:2]) <= 0.65 and by_position[15] >= by_position[0] + 0.25, by_position
-    # "Where the last line above reports failures, they are on the longest chains": the k of 2**k - 1 + 1
-    # it gets wrong run up to 16 (65535 + 1)
+    # "Failures in the last line, if any, are on the longest chains": the k of 2**k - 1 + 1 it gets wrong
+    # run up to 16 (65535 + 1)
     wrong = delay["wrong_k_of_2k_minus_1_plus_1"]
     assert wrong == list(range(wrong[0], 17)) if wrong else True, wrong
 
@@ -808,7 +811,7 @@ def check_smoke_run(metrics: dict, root) -> None:
     assert {p.name for p in build.glob("*.pt")} == {"part1_best.pt", "part2_rnn_best.pt", "part2_rnn_default_init_best.pt"}
     check_device(metrics, build)
     figures = {p.name for p in (root / "figures" / "binary_addition").iterdir()}
-    assert figures == {"metrics.json", "part1_loss.png", "part2_loss.png", "part2_accuracy_by_position.png"}
+    assert figures == {"metrics.json", "part1_loss.png", "part2_loss_and_accuracy.png"}
     part1 = metrics["part1"]
     assert part1["sequence_accuracy"] <= part1["digit_accuracy"]
     assert set(metrics["part2"]) == {"rnn", "rnn_default_init"}  # the delay-line start and PyTorch's default
