@@ -191,3 +191,20 @@ def test_the_cover_comes_from_its_template_and_a_field_is_added_in_two_files(tmp
     student.write_text(student.read_text().replace("\\newcommand{\\Section}{00X}", "\\newcommand{\\Section}{{B} & C}"))
     read = build_pdf.read_student(student, new_fields)
     assert "Section" not in read.unfilled and read.values["Section"] == "{B} & C"
+
+
+def test_a_new_notebook_gets_a_results_row_from_its_headline(monkeypatch):
+    """docs/results.md lists a notebook that tools/results_table.py has no rows for by its metrics' headline."""
+    import results_table
+    data = tomllib.loads(TEXT)
+    data["assignment"].append({"slug": "next", "title": "Next", "course": "Next", "short": "Next", "sections": [],
+                               "questions": ["Problem 1"], "answers": {"Problem 1": "binary_addition_rnn_beyond"}})
+    data["notebook"] = [nb for nb in data["notebook"] if nb["stem"] != "binary_addition_rnn_beyond"]
+    data["notebook"].append({"stem": "binary_addition_rnn_beyond", "topic": "next_topic", "title": "Next year's notebook"})
+    monkeypatch.setattr(results_table, "BUNDLE", manifest.bundle_from(data, REPO / "bundle.toml", REPO))
+    read = results_table._read
+    monkeypatch.setattr(results_table, "_read", lambda topic: {"headline": "accuracy 91.00%", "profile": "quick",
+                                                                "device": "cpu"} if topic == "next_topic" else read(topic))
+    rows = results_table.rows()
+    assert ("Next year's notebook", "accuracy 91.00%", "quick, cpu") in rows
+    assert len(rows) > 1  # the other notebooks' rows stay
