@@ -474,7 +474,7 @@ def test_a_stale_copy_is_detected_and_rewritten():
     assert sync_notebooks.essence(nb) == before, "a synced copy is current"
     edited = source.replace("\nPROFILES = ", "\nEDITED = True\nPROFILES = ", 1)  # in the core every notebook embeds
     sync_notebooks.synced(nb, "binary_addition_rnn.ipynb", edited)
-    cell = nb.cells[1]
+    cell = sync_notebooks.cell_by_id(nb, "hwcommon")
     assert "EDITED = True" in cell.source and sync_notebooks.essence(nb) != before
     assert cell.metadata["tags"] == ["remove_cell"] and cell.metadata["cellView"] == "form"
     assert sum(c.get("id") == "hwcommon" for c in nb.cells) == 1
@@ -497,7 +497,7 @@ def test_committed_notebooks_are_clean_and_download_no_code():
         assert sync_notebooks.colab_link(path.name) in nb.cells[0].source
         code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
         for fetch in ("wget", "curl ", "raw.githubusercontent", "urlretrieve("):
-            assert fetch not in code.replace(nb.cells[1].source, ""), f"{path.name} downloads code ({fetch})"
+            assert fetch not in code.replace(sync_notebooks.cell_by_id(nb, "hwcommon").source, ""), f"{path.name} downloads code ({fetch})"
         printed = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
                             for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
         for folder in (str(REPO), str(Path.home()), "/tmp/"):  # outputs that read the same on every machine
@@ -653,6 +653,17 @@ def test_readme_results_table_matches_the_committed_metrics():
     locally (which rewrites figures/) does not break the tests."""
     proc = subprocess.run([PY, str(REPO / "tools/results_table.py"), "--check"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_results_table_shows_part2_from_both_initialisations():
+    """Issue 38: Part 2's delay-line start and PyTorch's default one sit side by side in the table."""
+    import results_table
+    m = json.loads((REPO / "figures/binary_addition/metrics.json").read_text())
+    rows = results_table.binary_addition_rows(m, {})
+    part2 = [r for r in rows if "Part 2" in r[0]]
+    assert [("delay line" in r[0], "default initialisation" in r[0]) for r in part2] == [(True, False), (False, True)]
+    default = m["part2"]["rnn_default_init"]
+    assert results_table.pct(default["sequence_accuracy"]) in part2[1][1]
 
 
 def test_readme_leads_with_the_two_commands_and_a_colab_entry_for_every_notebook():

@@ -53,7 +53,7 @@ def test_the_companion_gets_the_graded_library_cells_after_its_hwcommon_cell(tmp
     assert sync_notebooks.sync_notebooks(folder, check=True) == [COMPANION]
     assert sync_notebooks.sync_notebooks(folder) == [COMPANION]
     nb, cell = _graded_copy(folder / COMPANION)
-    assert [c.get("id") for c in nb.cells[1:3]] == ["hwcommon", "graded-library"]
+    assert [c.get("id") for c in nb.cells[1:5]] == ["hwcommon-note", "hwcommon", "graded-library-note", "graded-library"]
     assert cell.metadata["tags"] == ["remove_cell"] and cell.metadata["id"] == "graded-library"
     first, body = cell.source.split("\n", 1)
     assert first == ('# @title Library code of binary_addition_rnn.ipynb (written by make sync; do not edit)'
@@ -61,7 +61,7 @@ def test_the_companion_gets_the_graded_library_cells_after_its_hwcommon_cell(tmp
     library = _library_cells(folder / GRADED)
     assert len(library) >= 2
     assert body == "\n\n".join(s.strip("\n") for s in library)  # every library cell, in order
-    assert nb.cells[3].source.startswith("import hwcommon as hw"), "the companion's own cells follow"
+    assert nb.cells[5].source.startswith("import hwcommon as hw"), "the companion's own cells follow"
     assert sync_notebooks.sync_notebooks(folder, check=True) == [], "a second sync has nothing to do"
 
 
@@ -85,7 +85,7 @@ def test_a_stale_graded_library_copy_is_detected_and_rewritten(tmp_path):
     assert sync_notebooks.sync_notebooks(folder, check=True) == [COMPANION]
     sync_notebooks.sync_notebooks(folder)
     nb, copy = _graded_copy(folder / COMPANION)
-    assert "HAND_EDITED" not in copy.source and len(nb.cells) == 4, "rewritten in place, not added again"
+    assert "HAND_EDITED" not in copy.source and len(nb.cells) == 6, "rewritten in place, not added again (2 notes)"
 
 
 def test_outputs_of_the_copy_do_not_make_it_stale(tmp_path):
@@ -110,7 +110,7 @@ def test_the_companion_runs_the_graded_code_alone(tmp_path):
     folder = _folder(tmp_path)
     sync_notebooks.sync_notebooks(folder)
     nb = nbformat.read(folder / COMPANION, as_version=4)
-    script = "\n\n".join(c.source for c in nb.cells[1:3]) + "\nprint(SynchronousAdder.__name__)\n"
+    script = "\n\n".join(sync_notebooks.cell_by_id(nb, i).source for i in ("hwcommon", "graded-library")) + "\nprint(SynchronousAdder.__name__)\n"
     empty = tmp_path / "empty"
     empty.mkdir()
     proc = subprocess.run([PY, "-c", script], cwd=empty, capture_output=True, text=True, timeout=300)
@@ -202,7 +202,7 @@ def test_each_notebook_embeds_a_module_with_every_name_its_code_uses(tmp_path):
         nb = nbformat.read(path, as_version=4)
         sync_notebooks.synced(nb, path.name, SOURCE)
         used = sorted(sync_notebooks.used_names(nb))
-        script += [f"sys.modules.pop('hwcommon', None)\nexec({nb.cells[1].source!r}, {{}})",
+        script += [f"sys.modules.pop('hwcommon', None)\nexec({sync_notebooks.cell_by_id(nb, 'hwcommon').source!r}, {{}})",
                    f"import hwcommon\nprint({path.name!r}, [n for n in {used!r} if not hasattr(hwcommon, n)])"]
     (tmp_path / "embedded.py").write_text("\n".join(script))
     proc = subprocess.run([PY, "embedded.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
@@ -216,7 +216,7 @@ def test_a_companion_embeds_the_sections_its_graded_library_copy_uses(tmp_path):
     folder = _folder(tmp_path)
     sync_notebooks.sync_notebooks(folder)
     nb = nbformat.read(folder / COMPANION, as_version=4)
-    assert "def fashion_mnist(" not in nb.cells[1].source
+    assert "def fashion_mnist(" not in sync_notebooks.cell_by_id(nb, "hwcommon").source
     graded = nbformat.read(folder / GRADED, as_version=4)
     cell = next(c for c in graded.cells if "library" in c.metadata.get("tags", []))
     cell.source += "\ndef images(data_dir):\n    return hw.fashion_mnist(data_dir)"
@@ -224,7 +224,8 @@ def test_a_companion_embeds_the_sections_its_graded_library_copy_uses(tmp_path):
     sync_notebooks.sync_notebooks(folder)
     assert sync_notebooks.sync_notebooks(folder, check=True) == []
     nb = nbformat.read(folder / COMPANION, as_version=4)
-    assert "def fashion_mnist(" in nb.cells[1].source and "datasets-images" in nb.cells[1].source.splitlines()[0]
+    plumbing = sync_notebooks.cell_by_id(nb, "hwcommon").source
+    assert "def fashion_mnist(" in plumbing and "datasets-images" in plumbing.splitlines()[0]
 
 
 # Non-blank code lines of the three graded notebooks, the shared-plumbing cell left out, when the
@@ -240,3 +241,27 @@ def test_the_graded_notebooks_hold_at_most_half_the_code_they_had_before_the_spl
                           and not c.source.startswith("# @title Shared plumbing")
                           for line in c.source.splitlines() if line.strip())
     assert sum(lines.values()) <= GRADED_CODE_LINES_BEFORE_THE_SPLIT // 2, lines
+
+
+def test_each_folded_cell_sits_under_one_line_saying_what_it_holds(tmp_path):
+    """Issue 38: Jupyter shows a folded cell as a bare ellipsis; the markdown line above it names it,
+    out of the PDF (remove_cell), and a sync puts back a note that was deleted or edited."""
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        folded = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.metadata.get("jupyter", {}).get("source_hidden")]
+        assert folded, path.name
+        for i in folded:
+            note, cell = nb.cells[i - 1], nb.cells[i]
+            title = sync_notebooks.FOLD_TITLE.match(cell.source.split("\n", 1)[0])["title"].rstrip(".")
+            assert note.cell_type == "markdown" and note.metadata["tags"] == ["remove_cell", "fold-note"], path.name
+            assert note.source.startswith("*Folded below") and title[1:] in note.source, (path.name, note.source)
+        assert sum("fold-note" in c.metadata.get("tags", []) for c in nb.cells) == len(folded), path.name
+    folder = _folder(tmp_path)
+    sync_notebooks.sync_notebooks(folder)
+    nb = nbformat.read(folder / GRADED, as_version=4)
+    nb.cells = [c for c in nb.cells if c.get("id") != "hwcommon-note"]
+    nbformat.write(nb, folder / GRADED)
+    assert sync_notebooks.sync_notebooks(folder, check=True) == [GRADED]
+    sync_notebooks.sync_notebooks(folder)
+    nb = nbformat.read(folder / GRADED, as_version=4)
+    assert [c.get("id") for c in nb.cells[1:3]] == ["hwcommon-note", "hwcommon"]

@@ -71,8 +71,13 @@ def binary_addition_rows(m: dict, beyond: dict) -> list:
                         f"whole sums at 64 / 256 digits: {pct(by.get('64'))} / {pct(by.get('256'))}",
                         f"{beyond['profile']}, {beyond['device']}"))
         rnn = m["part2"]["rnn"]
-        out.append(("Binary addition, Part 2: the question's RNN (ReLU, 2 inputs, 100 units, read then emit)",
+        out.append(("Binary addition, Part 2: the question's RNN (ReLU, 2 inputs, 100 units, read then emit), "
+                    "recurrent weights started as a delay line",
                     f"digit {pct(rnn['digit_accuracy'])}, whole sums {pct(rnn['sequence_accuracy'])}", run))
+        default = m["part2"].get("rnn_default_init")
+        if default:
+            out.append(("Binary addition, Part 2: the same RNN from PyTorch's default initialisation",
+                        f"digit {pct(default['digit_accuracy'])}, whole sums {pct(default['sequence_accuracy'])}", run))
         names = {"gru": "GRU", "lstm": "LSTM", "rnn_extra_inputs": "RNN + phase flag and previous digit"}
         for cell, entry in beyond.get("part2_models", {}).items():
             if cell in names:

@@ -15,6 +15,11 @@ notebook uses: those listed in its metadata `hw.sections` (a list of names),
 else those that define the `hw.NAME`s its code uses. A notebook that uses a
 name of a section it does not embed is refused, naming both.
 
+Jupyter shows a folded cell as a bare ellipsis, so every folded code cell
+whose first line is a `# @title` gets one markdown line right above it, saying
+what it holds (id "<cell id>-note", tags `remove_cell` and `fold-note`: out of
+the PDF, rewritten by each sync).
+
 A companion notebook notebooks/<stem>_beyond.ipynb ("Beyond the homework") also
 carries, in the hidden cell with id "graded-library" right after its hwcommon
 cell, the code cells of notebooks/<stem>.ipynb tagged "library", concatenated
@@ -61,6 +66,8 @@ GRADED_ID = "graded-library"
 GRADED_TAGS = ["remove_cell"]
 GRADED_TITLE = ('# @title Library code of {graded} (written by make sync; do not edit)'
                 ' { display-mode: "form" }')
+NOTE_TAGS = ["remove_cell", "fold-note"]  # the line above a folded cell (Jupyter shows such a cell as "...")
+FOLD_TITLE = re.compile(r"^# @title (?P<title>.+?)(?: \{.*\})?[ \t]*$")
 LINK = re.compile(r"^(\[!\[Open In Colab\].*|\*Run it in Colab:.*)$", re.M)
 README_BEGIN, README_END = "<!-- colab:begin -->", "<!-- colab:end -->"
 
@@ -213,11 +220,43 @@ def _is(cell, cell_id: str) -> bool:
     return cell.get("id") == cell_id or cell.metadata.get("id") == cell_id
 
 
+def cell_by_id(nb, cell_id: str):
+    """The one cell with id `cell_id` (the plumbing: "hwcommon"; a companion's copy: "graded-library")."""
+    found = [c for c in nb.cells if _is(c, cell_id)]
+    if len(found) != 1:
+        raise LookupError(f"{len(found)} cells with id {cell_id!r}")
+    return found[0]
+
+
+def fold_note(cell, position: int):
+    """The markdown line above a folded code cell that opens with `# @title`, or None."""
+    folded = cell.cell_type == "code" and cell.metadata.get("jupyter", {}).get("source_hidden")
+    match = FOLD_TITLE.match(cell.source.split("\n", 1)[0]) if folded else None
+    if not match:
+        return None
+    title = match["title"].rstrip(".")
+    note = nbformat.v4.new_markdown_cell(f"*Folded below, not part of the answer: {title[0].lower()}{title[1:]}.*")
+    note.id = f"{(cell.get('id') or f'cell{position}')[:58]}-note"
+    note.metadata["tags"] = list(NOTE_TAGS)
+    return note
+
+
+def with_fold_notes(cells: list) -> list:
+    """`cells` without their old fold notes, a fresh one above each folded cell that has a title."""
+    out = []
+    for position, cell in enumerate(c for c in cells if "fold-note" not in c.metadata.get("tags", [])):
+        note = fold_note(cell, position)
+        out += [note, cell] if note is not None else [cell]
+    return out
+
+
 def synced(nb, name: str, module_source: str, library: str | None = None) -> None:
     """Put the plumbing cell right after the title cell and the Colab link in the title cell;
     with `library` (a companion notebook), the graded-library cell right after the plumbing
     cell, or in its place if the notebook has one already."""
-    cells = [c for c in nb.cells if c.get("id") != CELL_ID and CELL_ID not in c.metadata.get("tags", [])]
+    old = [c for c in nb.cells if c.get("id") == CELL_ID]
+    cells = [c for c in nb.cells if c.get("id") != CELL_ID and CELL_ID not in c.metadata.get("tags", [])
+             and "fold-note" not in c.metadata.get("tags", [])]
     title = cells[0]
     if title.cell_type != "markdown" or not title.source.lstrip().startswith("# "):
         raise SystemExit(f"{name}: the first cell must be the markdown title")
@@ -243,10 +282,11 @@ def synced(nb, name: str, module_source: str, library: str | None = None) -> Non
         copy.metadata["jupyter"] = {"source_hidden": True}  # folded in JupyterLab and VS Code too, not only in Colab
     nb.cells = [title] + rest  # the sections follow the code as it is now, graded-library copy included
     chosen = notebook_sections(nb, name, module_source)
-    cell = nbformat.v4.new_code_cell(cell_source(module_subset(module_source, chosen), chosen))
+    source = cell_source(module_subset(module_source, chosen), chosen)
+    cell = old[0] if len(old) == 1 and old[0].source == source else nbformat.v4.new_code_cell(source)  # an executed copy keeps its count
     cell.id = CELL_ID
     cell.metadata = {"cellView": "form", "jupyter": {"source_hidden": True}, "tags": CELL_TAGS}
-    nb.cells = [title, cell] + rest
+    nb.cells = with_fold_notes([title, cell] + rest)
 
 
 def essence(nb) -> list:
