@@ -7,6 +7,7 @@ import collections
 import dataclasses
 import json
 import math
+import re
 import sys
 import types
 from dataclasses import asdict
@@ -132,6 +133,28 @@ def test_probes_get_clear_errors(nb_code):
 def test_recipe_refuses_bad_settings_naming_the_field(nb_code, field, value):
     with pytest.raises(ValueError, match=f"Recipe {field} must be"):
         nb_code["Recipe"]("x", **{field: value})
+
+
+GENERATE_REFUSALS = [  # issue 40, item 5: each refused before any work, naming the argument
+    (dict(n=10**9), "n must be at most 1,000,000 (1,000,000 images of 28x28 bytes are 784 MB: call it in parts); got 1,000,000,000"),
+    (dict(n=4, batch_size=0), "batch_size must be a positive integer; got 0"),
+    (dict(n=4, batch_size=-5), "batch_size must be a positive integer; got -5"),
+    (dict(n=4, seed=2**64), "seed must be an integer from 0 to 4294967295; got 18446744073709551616"),
+    (dict(n=4, seed=-1), "seed must be an integer from 0 to 4294967295; got -1"),
+    (dict(n=4, seed=1.5), "seed must be an integer from 0 to 4294967295; got 1.5"),
+]
+
+
+@pytest.mark.parametrize("kwargs, message", GENERATE_REFUSALS, ids=lambda v: str(v)[:40])
+def test_generate_refuses_what_it_cannot_do_before_any_work(nb_code, kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        nb_code["generate"](nb_code["Generator"](), **kwargs)
+
+
+def test_generate_takes_numpy_integers_as_python_ones(nb_code):
+    G = nb_code["Generator"]()
+    assert torch.equal(nb_code["generate"](G, np.int64(3), seed=np.uint32(7), batch_size=np.int32(2)),
+                       nb_code["generate"](G, 3, seed=7, batch_size=2))
 
 
 def test_train_gan_and_generate_refuse_bad_input(nb_code):
