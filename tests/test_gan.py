@@ -608,3 +608,32 @@ def test_graded_notebook_answers_under_the_questions_headings():
     reads = companion.metadata["hw"]["reads"]
     assert reads and all((REPO / path).is_file() and path.startswith("figures/gan_fashion_mnist_beyond/") for path in reads)
     assert 'hw.start("gan_fashion_mnist_beyond"' in "".join(c.source for c in companion.cells)
+
+
+def test_the_graded_prose_reads_the_committed_numbers_right():
+    """Each claim of "Reading the table", the MNIST-floor paragraph and "What the samples show", against the
+    committed run; each number the prose quotes is the table's, as printed."""
+    m = committed_metrics("gan")
+    c, t = m["part_c"], m["comparison_2x2"]
+    prose = " ".join(cell.source for cell in nbformat.read(REPO / "notebooks" / "gan_fashion_mnist.ipynb", as_version=4).cells
+                     if cell.cell_type == "markdown")
+    lower = ("fid", "kid", "inception_fid", "inception_kid")
+    for key in lower:  # floor lowest, noise highest, ours below plain, in both feature spaces
+        assert c["floor"][key] < min(c[r][key] for r in ("plain", "ours", "ours, G")) <= max(c[r][key] for r in ("plain", "ours", "ours, G")) < c["noise"][key]
+        assert c["ours"][key] < c["plain"][key], key
+    for key in lower:  # without its moving average, our recipe's G is worse than plain on every measure
+        assert c["ours, G"][key] > c["plain"][key], key
+    for key in ("inception_score", "precision", "recall", "density", "coverage"):
+        assert c["ours, G"][key] < c["plain"][key], key
+    assert f"FID {c['ours, G']['fid']:.2f} against {c['plain']['fid']:.2f}" in prose
+    assert c["noise"]["precision"] == max(s["precision"] for s in c.values())  # the highest precision
+    assert abs(c["noise"]["density"] / c["floor"]["density"] - 0.5) < 0.1 and f"{c['noise']['coverage']:.3f}" in prose
+    assert c["floor"]["inception_fid"] > 10 and abs(c["floor"]["inception_kid"]) < 0.01 * c["noise"]["inception_kid"]
+    floor = t["MNIST floor"]
+    assert f"KID of {floor['kid']:.2f}" in prose and f"FashionMNIST's {c['floor']['kid']:.2f}" in prose
+    assert floor["kid"] > 20 * c["floor"]["kid"] and abs(floor["inception_kid"]) < 0.001 and abs(c["floor"]["kid"]) < 0.1
+    cgan, gan = t["MNIST cGAN"], t["MNIST GAN"]
+    assert f"label accuracy {cgan['label_accuracy']:.3f}" in prose and cgan["label_accuracy"] > 0.95
+    assert f"({gan['fid']:.2f} against {cgan['fid']:.2f})" in prose and 8 < gan["fid"] / cgan["fid"] < 12  # "ten times"
+    passes = m["gan_updates"] * 128 / m["n_train"]["mnist"]
+    assert f"{passes:.0f} passes over the data" in prose
