@@ -93,12 +93,14 @@ def test_offline_decides_the_download_helpers(monkeypatch, tmp_path):
 
 def test_seeds_are_derived_per_consumer_and_per_run(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("HW_ROOT", str(tmp_path))
+    monkeypatch.delenv("HW_UNATTENDED", raising=False)  # someone watching: one line names the run
     run = hw.start("unit", profile="quick", seed=7)
     first = torch.rand(3)
+    monkeypatch.setenv("HW_UNATTENDED", "1")  # make, the tests, the PDF: nothing (the record stays in metadata)
     hw.start("unit", profile="quick", seed=7)
     assert torch.equal(first, torch.rand(3)), "same seed must give the same numbers"
     out = capsys.readouterr().out
-    assert "quick profile on cpu" in out and "seed 7" in out and "torch" not in out
+    assert out.count("quick profile on cpu") == 1 and "seed 7" in out and "torch" not in out
     assert run.pick(smoke=1, quick=2, full=3) == 2
     assert run.seed_for("gan", "plain") == hw.derive_seed(7, "gan", "plain")
     seeds = {run.seed_for(name) for name in ("data", "init", "noise", "classifier")}
