@@ -26,6 +26,13 @@ def error_outputs(nb) -> list:
             if o.get("output_type") == "error"]
 
 
+def visible_code_cells(nb) -> list:
+    """The code cells a reader of a notebook sees: not the synced plumbing ("hwcommon"), not a companion's
+    graded-library copy, not the cells tagged remove_cell (out of the PDF)."""
+    return [c for c in nb.cells if c.cell_type == "code" and c.get("id") not in ("hwcommon", "graded-library")
+            and "remove_cell" not in c.metadata.get("tags", [])]
+
+
 def read_metrics(root: Path, topic: str) -> dict:
     return json.loads((root / "figures" / topic / "metrics.json").read_text())
 

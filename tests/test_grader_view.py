@@ -11,7 +11,7 @@ import sys
 import nbformat
 import pytest
 
-from conftest import REPO
+from conftest import REPO, visible_code_cells
 
 sys.path.insert(0, str(REPO / "tools"))
 import manifest  # noqa: E402
@@ -19,13 +19,11 @@ from test_pdf import smoke_build  # noqa: E402,F401  (the shared smoke `make pdf
 
 BUNDLE = manifest.load()
 GRADED = [nb for nb in BUNDLE.graded]
-HIDDEN_IDS = {"hwcommon", "graded-library"}
 
 
 def visible_code_lines(nb) -> int:
-    """Non-blank lines of the code cells a reader sees: not the synced plumbing, not cells removed from the PDF."""
-    return sum(1 for c in nb.cells if c.cell_type == "code" and c.get("id") not in HIDDEN_IDS
-               and "remove_cell" not in c.metadata.get("tags", []) for line in c.source.splitlines() if line.strip())
+    """Non-blank lines of the code cells a reader sees."""
+    return sum(1 for c in visible_code_cells(nb) for line in c.source.splitlines() if line.strip())
 
 
 @pytest.mark.parametrize("notebook", GRADED, ids=lambda n: n.stem)
@@ -56,9 +54,7 @@ NOISE = [(r"torch=\d|torch \d+\.\d+\.\d+|\+cu\d{3}", "a library version"),
 
 def shown_text(nb) -> str:
     out = []
-    for c in nb.cells:
-        if c.cell_type != "code" or "remove_cell" in c.metadata.get("tags", []):
-            continue
+    for c in visible_code_cells(nb):
         for o in c.get("outputs", []):
             out.append("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", "")))
     return "\n".join(out)

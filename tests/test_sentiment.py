@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import hwcommon as hw
-from conftest import REPO, committed_metrics, notebook_namespace
+from conftest import REPO, committed_metrics, notebook_namespace, visible_code_cells
 
 # Options of tests/test_notebook_runs.py's runs of these notebooks: run 2 of the graded one with the
 # oldest transformers release it supports; no run 2 of the companion (it runs the graded notebook's
@@ -491,12 +491,6 @@ def test_committed_quick_run_meets_the_targets():
 
 def graded_notebook():
     return nbformat.read(REPO / "notebooks" / NOTEBOOK, as_version=4)
-
-
-def visible_code_cells(nb):
-    """The code cells a reader sees: not the plumbing, not the graded-library copy, not the cells tagged remove_cell."""
-    return [c for c in nb.cells if c.cell_type == "code" and c.get("id") not in ("hwcommon", "graded-library")
-            and "remove_cell" not in c.metadata.get("tags", [])]
 
 
 def shown_output_lines(path) -> list:
