@@ -964,6 +964,9 @@ def main() -> None:
     except Exception as err:  # noqa: BLE001 - one line, not a traceback
         _kill_children()
         code, messages = 1, [f"{STEP['now']}: {type(err).__name__}: {err}"]
+    if code and not stopped and faults.STOPPED:  # a signal that surfaced as a step's error (e.g. a worker's lock
+        signum = faults.STOPPED["signal"]         # released under it) is still the interrupt, named as such
+        code, messages, stopped = 128 + signum, [faults.stop_text(signum, STEP["now"])], True
     if code:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
