@@ -1739,20 +1739,38 @@ MEASURES = {"fid": ("FID", "{:.2f}"), "fid_over_floor": ("FID / floor", "{:.1f}"
             "label_accuracy": ("label accuracy", "{:.3f}")}
 
 
-def show_table(table: dict, measures=None, width: int = 10) -> None:
-    """Sets of scores as a text table narrow enough for a page: one column per set (its key), one row per
-    measure (those of `measures` that some set has, in MEASURES' order by default); '-' where a set has none."""
+PAGE_WIDTH = 80  # characters of a printed line that fit a notebook PDF's page (tools/nbconvert_template)
+
+
+def _blocks(widths: list, room: int) -> list:
+    """Column indices split into the fewest runs of about equal length whose widths each fit `room`."""
+    for count in range(1, len(widths) + 1):
+        size = -(-len(widths) // count)
+        runs = [list(range(i, min(i + size, len(widths)))) for i in range(0, len(widths), size)]
+        if all(sum(widths[i] for i in run) <= room for run in runs):
+            return runs
+    return [[i] for i in range(len(widths))]
+
+
+def show_table(table: dict, measures=None, gap: int = 2) -> None:
+    """Sets of scores as a text table: one column per set (its key), one row per measure (those of `measures`
+    that some set has, in MEASURES' order by default), '-' where a set has none. Each column is as wide as
+    its widest entry; a label wider than its values is split over two lines at its first space, and a table
+    wider than PAGE_WIDTH is printed in blocks of columns."""
     measures = [m for m in (measures or MEASURES) if any(m in scores for scores in table.values())]
-    name_width = max(len(MEASURES[m][0]) for m in measures) + 1
-    if max(len(label) for label in table) < width:
-        print(" " * name_width + "".join(f"{label:>{width}s}" for label in table))
-    else:  # a two-line header: each label's first word above the rest
-        for line in (0, 1):
-            print(" " * name_width + "".join(f"{(label.split(' ', 1) + [''])[line]:>{width}s}" for label in table))
-    for m in measures:
-        name, form = MEASURES[m]
-        print(f"{name:<{name_width}s}" + "".join(f"{form.format(s[m]) if s.get(m) is not None else '-':>{width}s}"
-                                                 for s in table.values()))
+    cells = [[MEASURES[m][1].format(s[m]) if s.get(m) is not None else "-" for m in measures] for s in table.values()]
+    value_widths = [max(map(len, column)) for column in cells]
+    two_lines = any(len(label) >= w + gap for label, w in zip(table, value_widths))
+    heads = [(label.split(" ", 1) if " " in label else ["", label]) if two_lines else [label] for label in table]
+    widths = [gap + max(w, *map(len, head)) for w, head in zip(value_widths, heads)]
+    name_width = max(len(MEASURES[m][0]) for m in measures)
+    for number, block in enumerate(_blocks(widths, PAGE_WIDTH - name_width)):
+        if number:
+            print()
+        for line in range(len(heads[0])):
+            print(" " * name_width + "".join(f"{heads[i][line]:>{widths[i]}s}" for i in block))
+        for row, m in enumerate(measures):
+            print(f"{MEASURES[m][0]:<{name_width}s}" + "".join(f"{cells[i][row]:>{widths[i]}s}" for i in block))
 
 
 def log_position(fid, floor, ceiling) -> float:
@@ -1875,11 +1893,17 @@ def placed(scores: dict, floor: dict, ceiling: dict, copying: float | None = Non
 
 
 def show_curves(x, curves: dict, floor=None, xlabel="epoch", ylabel="FID"):
-    """Each curve's values printed as a table, and plotted on a log scale (with the real-data floor)."""
+    """Each curve's values printed as a table (in blocks of columns that fit PAGE_WIDTH), and plotted on a
+    log scale (with the real-data floor)."""
     import matplotlib.pyplot as plt
-    print(f"{xlabel:>8s} " + " ".join(f"{v:7g}" for v in x))
-    for name, values in curves.items():
-        print(f"{name:>8s} " + " ".join(f"{v:7.2f}" for v in values))
+    rows = {xlabel: [f"{v:g}" for v in x], **{name: [f"{v:.2f}" for v in values] for name, values in curves.items()}}
+    name_width = max(map(len, rows))
+    widths = [1 + max(len(row[i]) for row in rows.values()) for i in range(len(x))]
+    for number, block in enumerate(_blocks(widths, PAGE_WIDTH - name_width)):
+        if number:
+            print()
+        for name, row in rows.items():
+            print(f"{name:>{name_width}s}" + "".join(f"{row[i]:>{widths[i]}s}" for i in block))
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for name, values in curves.items():
         ax.plot(x, values, "o-", label=name)

@@ -637,3 +637,42 @@ def test_the_graded_prose_reads_the_committed_numbers_right():
     assert f"({gan['fid']:.2f} against {cgan['fid']:.2f})" in prose and 8 < gan["fid"] / cgan["fid"] < 12  # "ten times"
     passes = m["gan_updates"] * 128 / m["n_train"]["mnist"]
     assert f"{passes:.0f} passes over the data" in prose
+
+
+def _printed(show, *args, **kwargs) -> list:
+    import contextlib
+    import io
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        show(*args, **kwargs)
+    return out.getvalue().splitlines()
+
+
+def test_printed_tables_fit_the_pdf_line_and_keep_every_value_in_its_column():
+    """The comparison tables and the FID-by-epoch values are printed no wider than a notebook PDF's line
+    (wider output wraps there, row by row, and the columns fall apart): the 2 x 2 table of the committed run
+    in one block, its columns aligned; a table too wide for one block in blocks, each value once."""
+    t = committed_metrics("gan")["comparison_2x2"]
+    measures = ["fid", "fid_over_floor", "log_position", "kid", "density", "coverage", "inception_fid", "inception_kid",
+                "label_accuracy"]
+    lines = _printed(hw.show_table, t, measures)
+    assert max(map(len, lines)) <= hw.PAGE_WIDTH and len(lines) == 2 + len(measures)  # two header lines, no blocks
+    assert lines[0].split() == [label.split()[0] for label in t] and lines[1].split() == [label.split()[1] for label in t]
+    kid = next(line for line in lines if line.startswith("KID"))
+    ends = [m.end() for m in re.finditer(r"\S+", kid)][1:]  # each value ends where its column ends
+    assert [m.end() for m in re.finditer(r"\S+", lines[1])] == ends
+    assert kid.split()[1:] == [f"{s['kid']:.4f}" for s in t.values()]
+
+    wide = {f"set {i}": {"fid": 1000.0 + i, "kid": 12345.6789} for i in range(12)}
+    lines = _printed(hw.show_table, wide)
+    assert max(map(len, lines)) <= hw.PAGE_WIDTH
+    values = [v for line in lines if line.startswith("FID") for v in line.split()[1:]]
+    assert values == [f"{1000.0 + i:.2f}" for i in range(12)]  # every set once, in order, over the blocks
+    assert lines.count("") >= 1
+
+    curves = committed_metrics("gan")["fid_by_epoch"]
+    lines = _printed(hw.show_curves, curves["epochs"], {k: curves[k] for k in ("plain", "ours")})
+    assert max(map(len, lines)) <= hw.PAGE_WIDTH
+    ours = [v for line in lines if line.split()[:1] == ["ours"] for v in line.split()[1:]]
+    assert ours == [f"{v:.2f}" for v in curves["ours"]]
+    assert [v for line in lines if line.split()[:1] == ["epoch"] for v in line.split()[1:]] == [f"{e:g}" for e in curves["epochs"]]

@@ -77,3 +77,28 @@ def test_each_graded_answer_fits_its_pages(smoke_build):
                 f"{a.slug}: {stem} takes {len(pages['notebooks'][stem])} pages, at most {bound}"
     run_stamps = re.findall(r"Run shown: [^\n]*", (build_dir / "notebooks" / f"{GRADED[0].stem}.ipynb").read_text())
     assert all("commit" not in s for s in run_stamps)
+
+
+def test_notebook_pdfs_wrap_printed_output_at_page_width_and_keep_a_table_on_one_page():
+    """hwcommon.PAGE_WIDTH, the width the notebooks' tables are printed to, is the width at which the
+    notebook PDF's template wraps printed output; output of a table's length is kept on one page (its
+    header is never left alone at the foot of one), a long log may break across pages."""
+    from nbconvert import LatexExporter
+    from traitlets.config import Config
+
+    import build_pdf
+    import hwcommon as hw
+
+    fits, wraps = "a" * hw.PAGE_WIDTH, "b" * (hw.PAGE_WIDTH + 1)
+    table, log = "\n".join(["c" * 10] * 12), "\n".join(["d" * 10] * 40)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title")])
+    for text in (f"{fits}\n{wraps}\n", table + "\n", log + "\n"):
+        cell = nbformat.v4.new_code_cell("print()")
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+        nb.cells.append(cell)
+    exporter = LatexExporter(config=Config(), template_file=str(build_pdf.TEMPLATE_DIR / "dejavu.tex.j2"))
+    latex, _ = exporter.from_notebook_node(nb)
+    assert fits in latex and wraps not in latex and "b" * hw.PAGE_WIDTH in latex
+    verbatims = re.findall(r"\\begin\{Verbatim\}(\[[^\n]*\])\n(.*?)\\end\{Verbatim\}", latex, flags=re.S)
+    options = {body.split("\n")[0].strip()[0]: opts for opts, body in verbatims if body.strip()[:1] in "abcd"}
+    assert "samepage=true" in options["a"] and "samepage=true" in options["c"] and "samepage" not in options["d"]
