@@ -354,18 +354,41 @@ def test_ctrl_c_during_latex_then_the_next_build_works(mini, tmp_path):
     assert make(repo, "-q", "pdf", check=False).returncode == 0
 
 
+def held_latexmk(folder: Path) -> dict:
+    """An environment whose latexmk waits, before running the real one, until `folder`/release exists (at
+    most 120 s, so that it stops by itself); it touches `folder`/started when called."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "latexmk"
+    script.write_text(f"""#!/bin/sh
+touch '{folder}/started'
+i=0
+while [ ! -e '{folder}/release' ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+exec '{shutil.which("latexmk")}' "$@"
+""")
+    script.chmod(0o755)
+    return {**os.environ, "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+
+
 def test_two_make_pdf_at_once_the_second_waits(mini, tmp_path):
+    """The first make pdf is held inside LaTeX (a latexmk that waits for a file) while the second starts:
+    the second says it waits, then finds the first one's work done."""
     repo = copy_of(mini, tmp_path)
     (repo / "theory" / "student.tex").write_text((repo / "theory" / "student.tex").read_text() + "% edited\n")
-    env = {**os.environ, "HW_THREADS": "1"}
+    gate = tmp_path / "gate"
+    env = {**held_latexmk(gate), "HW_THREADS": "1"}
     cmd = ["make", "--no-print-directory", "pdf", "PROFILE=smoke", "SYNC_CHECK=true"]
     first = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    wait_for(lambda: latex_running(repo) or first.poll() is not None)
-    second = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        wait_for(lambda: (gate / "started").exists() or first.poll() is not None)
+        assert first.poll() is None, "the first make pdf ended before LaTeX ran"
+        second = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        said_first = second.stdout.readline()  # make pdf's first line, while the first build holds the lock
+    finally:
+        (gate / "release").touch()
     out2, err2 = second.communicate(timeout=300)
     out1, err1 = first.communicate(timeout=300)
     assert first.returncode == 0 and second.returncode == 0, err1 + err2
-    assert "make pdf: another make pdf is running in this tree; waiting for it to finish" in out2
+    assert "make pdf: another make pdf is running in this tree; waiting for it to finish" in said_first
     assert "submission:" in out1 and "submission:" not in out2, "the second build redid the first one's work"
     assert make(repo, "-q", "pdf", check=False).returncode == 0
 
