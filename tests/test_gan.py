@@ -4,7 +4,9 @@ the committed benchmark files and the smoke-profile run."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
+import io
 import json
 import math
 import re
@@ -640,8 +642,6 @@ def test_the_graded_prose_reads_the_committed_numbers_right():
 
 
 def _printed(show, *args, **kwargs) -> list:
-    import contextlib
-    import io
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         show(*args, **kwargs)
